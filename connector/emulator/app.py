@@ -1,0 +1,202 @@
+"""The emulator's ASGI app: Kintone REST routes, bulkRequest, files, and inspection endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import kintone_api
+from .errors import ApiError, api_error
+from .params import parse_json, parse_query_string
+from .seed import Options, Seed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Call:
+    """One Kintone API call, top-level or inside a bulkRequest."""
+
+    method: str
+    api: str
+    """The endpoint name without prefix and `.json`: `records`, `app/form/fields`, `file`."""
+    params: dict[str, Any]
+    space: int | None
+    preview: bool
+    principal: Any
+    request: Request | None = None
+
+
+def split_api(path: str) -> tuple[int | None, bool, str]:
+    """`/k/guest/5/v1/preview/app/form/fields.json` -> (5, True, "app/form/fields").
+
+    Raises:
+        ApiError: CB_NF01 for a path that is not a Kintone REST path.
+    """
+    parts = path.strip("/").split("/")
+    space: int | None = None
+    if len(parts) >= 4 and parts[0] == "k" and parts[1] == "guest" and parts[3] == "v1":
+        if not parts[2].isdigit():
+            raise api_error("CB_NF01")
+        space = int(parts[2])
+        rest = parts[4:]
+    elif len(parts) >= 2 and parts[0] == "k" and parts[1] == "v1":
+        rest = parts[2:]
+    else:
+        raise api_error("CB_NF01")
+    preview = bool(rest) and rest[0] == "preview"
+    if preview:
+        rest = rest[1:]
+    name = "/".join(rest)
+    if not name.endswith(".json"):
+        raise api_error("CB_NF01")
+    return space, preview, name[: -len(".json")]
+
+
+class Emulator:
+    """The state behind one app instance: domain, writer, auth, limits and stats."""
+
+    def __init__(self, seed: Seed, options: Options | None, data: Path | None) -> None:
+        self.api = kintone_api.KintoneApi(seed, options or seed.options)
+        self.options = self.api.options
+        self.data = data
+        if data is not None and data.exists():
+            self.api.domain.restore(data)
+
+    def status_of(self, err: ApiError) -> int:
+        return self.api.status_of(err)
+
+    def error_response(self, err: ApiError) -> JSONResponse:
+        headers = dict(err.headers)
+        if err.status == 429:
+            headers.setdefault("X-Cybozu-Error", err.code)
+        return JSONResponse(err.body(), status_code=self.status_of(err), headers=headers)
+
+    async def kintone(self, request: Request) -> Response:
+        """Every `/k/...` request: parse, authenticate, dispatch, answer Kintone's shapes."""
+        try:
+            space, preview, api = split_api(request.url.path)
+            method = request.method
+            override = request.headers.get("x-http-method-override")
+            if override is not None:
+                # Only POST may carry the override, and its value is case-sensitive (API.md §1).
+                if method != "POST" or override not in ("GET", "POST", "PUT", "DELETE"):
+                    raise api_error("CB_NF01")
+                method = override
+            body = await request.body()
+            params = parse_query_string(request.url.query)
+            content_type = request.headers.get("content-type", "")
+            if api == "file" and method == "POST":
+                return JSONResponse(await self._upload(request, space))
+            if body.strip() and not content_type.startswith("multipart/"):
+                params.update(parse_json(body))
+            principal = self.api.authenticate(request.headers)
+            call = Call(method, api, params, space, preview, principal, request)
+            result, records = self.api.call(call)
+            await self.api.pause(records)
+            if isinstance(result, Response):
+                return result
+            return JSONResponse(result)
+        except ApiError as err:
+            return self.error_response(err)
+        except Exception:  # a bug in the emulator must still answer in Kintone's shape
+            log.exception("emulator error on %s %s", request.method, request.url.path)
+            return JSONResponse(
+                {"code": "CB_UN01", "id": "emulator", "message": "Unexpected emulator error."},
+                status_code=500,
+            )
+
+    async def _upload(self, request: Request, space: int | None) -> dict[str, Any]:
+        principal = self.api.authenticate(request.headers)
+        self.api.allow_files(principal, write=True)
+        async with request.form(max_files=1) as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                from .errors import invalid_one
+
+                raise invalid_one("file", "Required field.")
+            data = await upload.read()
+            name = upload.filename or "file"
+            content_type = upload.content_type or "application/octet-stream"
+        self.api.stats.count("POST", "/k/v1/file.json", (), 0)
+        return {"fileKey": self.api.domain.upload(name, content_type, data)}
+
+    # --- inspection ---------------------------------------------------------------------------
+
+    async def inspect_records(self, request: Request) -> Response:
+        """`GET /_emulator/records?app=N`: every record of an app in the read shape, no auth."""
+        from .reads import render
+
+        try:
+            app = self.api.domain.app(int(request.query_params.get("app", "0")))
+        except (ApiError, ValueError):
+            return JSONResponse({"message": "no such app"}, status_code=404)
+        return JSONResponse({"records": [render(app, r) for r in app.records.values()]})
+
+    async def reset(self, request: Request) -> Response:
+        """`POST /_emulator/reset`: back to the seed, counters and faults cleared."""
+        self.api.reset()
+        return JSONResponse({})
+
+    async def save(self, request: Request) -> Response:
+        """`POST /_emulator/save`: write the data file now (when started with one)."""
+        if self.data is None:
+            return JSONResponse({"message": "no data file configured"}, status_code=400)
+        self.api.domain.save(self.data)
+        return JSONResponse({})
+
+    async def autosave(self) -> None:
+        """Save the data file every second while something changed."""
+        assert self.data is not None
+        while True:
+            await asyncio.sleep(1.0)
+            if self.api.domain.dirty:
+                self.api.domain.save(self.data)
+
+
+def create_app(
+    seed: Seed,
+    *,
+    options: Options | None = None,
+    data: Path | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Starlette:
+    """The emulator as an ASGI app: serve it with uvicorn or hand it to starlette's TestClient.
+
+    `options` overrides the seed's switches; `data` is a file the domain is restored from at
+    start and saved to while it runs and at shutdown.
+    """
+    emulator = Emulator(seed, options, data)
+    methods = ["GET", "POST", "PUT", "DELETE"]
+    routes = [
+        Route("/k/{rest:path}", emulator.kintone, methods=methods),
+        Route("/_emulator/records", emulator.inspect_records, methods=["GET"]),
+        Route("/_emulator/reset", emulator.reset, methods=["POST"]),
+        Route("/_emulator/save", emulator.save, methods=["POST"]),
+        *emulator.api.extra_routes(),
+    ]
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(emulator.autosave()) if data is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                emulator.api.domain.save(data)  # type: ignore[arg-type]
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.emulator = emulator
+    return emulator.api.wrap(app)

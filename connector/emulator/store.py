@@ -1,0 +1,300 @@
+"""The emulator's in-memory domain: apps, records, indexes, files, cursors and the undo journal."""
+
+from __future__ import annotations
+
+import pickle
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import api_error
+from .schema import AppSchema, FieldType
+from .seed import AppSeed
+
+DATA_FORMAT = "kintone-sync-emulator/1"
+
+
+@dataclass(slots=True)
+class StoredRecord:
+    """One record as the emulator keeps it.
+
+    `values` maps a field code to its value in the shape `GET record.json` returns as `"value"`:
+    NUMBER as a string, CHECK_BOX a list of strings, USER_SELECT `[{"code", "name"}]`, CREATOR
+    `{"code", "name"}`, FILE `[{"contentType", "fileKey", "name", "size"}]`, SUBTABLE
+    `[{"id": "12", "value": {inner_code: value}}]`. RECORD_NUMBER, `$id` and `$revision` are not in
+    `values`; they come from `id` and `revision`. A stored record is never changed in place: an
+    update stores a new one, so the undo journal can keep the old object.
+    """
+
+    id: int
+    revision: int
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A user, organization or group, as a selection field shows it."""
+
+    code: str
+    name: str
+
+
+@dataclass
+class Directory:
+    """The domain's users, organizations and groups, by code, for selection fields."""
+
+    users: dict[str, Entity] = field(default_factory=dict)
+    organizations: dict[str, Entity] = field(default_factory=dict)
+    groups: dict[str, Entity] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An uploaded file. Upload keys and download keys are different kinds (API.md §2.9)."""
+
+    key: str
+    name: str
+    content_type: str
+    data: bytes
+    created: float
+
+
+@dataclass
+class Cursor:
+    """A records cursor: the ids that matched when it was made; values are read at fetch time."""
+
+    id: str
+    app: int
+    ids: list[int]
+    fields: list[str] | None
+    size: int
+    position: int = 0
+    touched: float = field(default_factory=time.monotonic)
+
+
+class AppState:
+    """One app: its seed, form, records by id (in id order) and unique-value indexes."""
+
+    def __init__(self, seed: AppSeed) -> None:
+        self.seed = seed
+        self.schema = AppSchema.from_properties(seed.properties)
+        self.records: dict[int, StoredRecord] = {}
+        self.next_id = 1
+        self.unique: dict[str, dict[str, int]] = {
+            f.code: {} for f in self.schema.fields.values() if f.unique
+        }
+
+    @property
+    def id(self) -> int:
+        return self.seed.id
+
+    def record_number(self, record_id: int) -> str:
+        """The RECORD_NUMBER value: `APPCODE-12` when the app has a code (API.md §2.2)."""
+        return f"{self.seed.code}-{record_id}" if self.seed.code else str(record_id)
+
+    def find_unique(self, code: str, value: str) -> int | None:
+        """The id of the record whose unique field `code` holds `value`."""
+        return self.unique[code].get(value)
+
+    def _index(self, record: StoredRecord) -> None:
+        for code, index in self.unique.items():
+            value = record.values.get(code)
+            if value not in (None, ""):
+                index[value] = record.id
+
+    def _unindex(self, record: StoredRecord) -> None:
+        for code, index in self.unique.items():
+            value = record.values.get(code)
+            if value not in (None, "") and index.get(value) == record.id:
+                del index[value]
+
+
+class Domain:
+    """Everything one emulated Kintone domain holds, with all-or-nothing write transactions."""
+
+    def __init__(self, apps: Iterable[AppSeed], directory: Directory | None = None) -> None:
+        self.apps: dict[int, AppState] = {seed.id: AppState(seed) for seed in apps}
+        self.directory = directory or Directory()
+        self.uploads: dict[str, StoredFile] = {}
+        self.files: dict[str, StoredFile] = {}
+        self.cursors: dict[str, Cursor] = {}
+        self.next_row_id = 1
+        self.dirty = False
+        self._journal: list[tuple[AppState, int, StoredRecord | None]] | None = None
+
+    def app(self, app_id: int) -> AppState:
+        """The app with this id.
+
+        Raises:
+            ApiError: 404 GAIA_AP01 when there is no such app.
+        """
+        state = self.apps.get(app_id)
+        if state is None:
+            raise api_error("GAIA_AP01", app=app_id)
+        return state
+
+    # --- writes -----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run writes all-or-nothing: any exception undoes every record change made inside.
+
+        Nested use joins the outer transaction, so a bulkRequest rolls back as one.
+        """
+        if self._journal is not None:
+            yield
+            return
+        self._journal = []
+        try:
+            yield
+        except BaseException:
+            for app, record_id, old in reversed(self._journal):
+                self._restore(app, record_id, old)
+            raise
+        finally:
+            self._journal = None
+
+    def put(self, app: AppState, record: StoredRecord) -> None:
+        """Store a new or changed record, keeping the unique indexes in step."""
+        old = app.records.get(record.id)
+        if self._journal is not None:
+            self._journal.append((app, record.id, old))
+        if old is not None:
+            app._unindex(old)
+        app.records[record.id] = record
+        app._index(record)
+        app.next_id = max(app.next_id, record.id + 1)
+        self.dirty = True
+
+    def remove(self, app: AppState, record_id: int) -> None:
+        """Delete a record."""
+        old = app.records.pop(record_id)
+        if self._journal is not None:
+            self._journal.append((app, record_id, old))
+        app._unindex(old)
+        self.dirty = True
+
+    def _restore(self, app: AppState, record_id: int, old: StoredRecord | None) -> None:
+        current = app.records.pop(record_id, None)
+        if current is not None:
+            app._unindex(current)
+        if old is not None:
+            # Re-inserting moves the id to the end of the dict; ids must stay in ascending order
+            # because reads page by `$id` and rely on the dict's order.
+            if app.records and record_id < next(reversed(app.records)):
+                app.records[record_id] = old
+                app.records = dict(sorted(app.records.items()))
+            else:
+                app.records[record_id] = old
+            app._index(old)
+
+    def new_record_id(self, app: AppState) -> int:
+        """A fresh record id; Kintone never reuses one."""
+        record_id = app.next_id
+        app.next_id += 1
+        return record_id
+
+    def new_row_id(self) -> str:
+        """A fresh subtable row id; row ids are unique across the domain."""
+        row_id = self.next_row_id
+        self.next_row_id += 1
+        return str(row_id)
+
+    def load_records(self, app: AppState, values: Iterable[dict[str, Any]]) -> int:
+        """Add trusted records without validation (persisted data and benchmarks); the count."""
+        count = 0
+        for record_values in values:
+            self.put(app, StoredRecord(self.new_record_id(app), 1, record_values))
+            count += 1
+        return count
+
+    # --- files --------------------------------------------------------------------------------
+
+    def upload(self, name: str, content_type: str, data: bytes) -> str:
+        """Keep an uploaded file and answer its upload key."""
+        key = secrets.token_hex(16)
+        self.uploads[key] = StoredFile(key, name, content_type, data, time.time())
+        self.dirty = True
+        return key
+
+    def attach(self, upload_key: str) -> StoredFile | None:
+        """Turn an upload key into an attached file with its own download key."""
+        upload = self.uploads.get(upload_key)
+        if upload is None:
+            return None
+        key = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(18).upper()
+        stored = StoredFile(key, upload.name, upload.content_type, upload.data, upload.created)
+        self.files[key] = stored
+        return stored
+
+    # --- persistence --------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write the domain's records and files to `path` atomically."""
+        state = {
+            "format": DATA_FORMAT,
+            "next_row_id": self.next_row_id,
+            "apps": {
+                app_id: {
+                    "next_id": app.next_id,
+                    "records": [(r.id, r.revision, r.values) for r in app.records.values()],
+                }
+                for app_id, app in self.apps.items()
+            },
+            "uploads": self.uploads,
+            "files": self.files,
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+        self.dirty = False
+
+    def restore(self, path: Path) -> None:
+        """Load what `save` wrote; apps no longer in the seed are dropped.
+
+        Raises:
+            ValueError: the file is not an emulator data file.
+        """
+        with path.open("rb") as fh:
+            # The data file is the emulator's own local state, written by `save` above.
+            state = pickle.load(fh)  # noqa: S301
+        if not isinstance(state, dict) or state.get("format") != DATA_FORMAT:
+            raise ValueError(f"{path} is not an emulator data file")
+        self.next_row_id = state["next_row_id"]
+        self.uploads = state["uploads"]
+        self.files = state["files"]
+        for app_id, saved in state["apps"].items():
+            app = self.apps.get(app_id)
+            if app is None:
+                continue
+            app.records.clear()
+            for index in app.unique.values():
+                index.clear()
+            for record_id, revision, values in saved["records"]:
+                record = StoredRecord(record_id, revision, values)
+                app.records[record_id] = record
+                app._index(record)
+            app.next_id = saved["next_id"]
+        self.dirty = False
+
+
+def is_row_id(value: Any) -> bool:
+    """Whether a subtable row id is numeric, as Kintone requires (else CB_IJ01)."""
+    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+
+
+__all__ = [
+    "AppState",
+    "Cursor",
+    "Directory",
+    "Domain",
+    "Entity",
+    "FieldType",
+    "StoredFile",
+    "StoredRecord",
+]
