@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import kintone_api
 from .errors import ApiError, api_error
+from .faults import LimitsMiddleware
 from .params import parse_json, parse_query_string
 from .seed import Options, Seed
 
@@ -197,6 +199,12 @@ def create_app(
                 task.cancel()
                 emulator.api.domain.save(data)  # type: ignore[arg-type]
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    limits = Middleware(
+        LimitsMiddleware,
+        faults=emulator.api.faults,
+        stats=emulator.api.stats,
+        options=emulator.options,
+    )
+    app = Starlette(routes=routes, middleware=[limits], lifespan=lifespan)
     app.state.emulator = emulator
-    return emulator.api.wrap(app)
+    return app

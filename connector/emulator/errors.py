@@ -55,6 +55,12 @@ CATALOG: dict[str, tuple[int, str]] = {
         "When you operate an app in a guest space, please send the request to "
         "'/k/guest/(guest space ID)/v1/...'.",
     ),
+    # Statuses of GAIA_IL26/27/28 are undocumented (API.md §5.1); 400 is the emulator's choice, and
+    # GAIA_IL27 for groups follows the numbering of the other two.
+    "GAIA_IL26": (400, "The specified user (code：{code}) not found."),
+    "GAIA_IL27": (400, "The specified group (code：{code}) not found."),
+    "GAIA_IL28": (400, "The specified organization (code：{code}) not found."),
+    "GAIA_IQ03": (400, "The operator ({operator}) cannot be used with the field ({field})."),
     "GAIA_SI01": (400, "Row ID (code: {field}) in a table is duplicated."),
     "GAIA_BL01": (404, "The specified file (fileKey: {key}) is not found."),
     "GAIA_QU01": (400, "limit must be 500 or less."),

@@ -58,7 +58,7 @@ class KintoneApi:
         directory = Directory()
         self.users = UserStore(seed, directory)
         self.auth = Authenticator(seed, self.users, options)
-        self.faults = Faults()
+        self.faults = Faults(options)
         self.stats = Stats()
         self._build(directory)
 
@@ -107,7 +107,10 @@ class KintoneApi:
         Raises:
             ApiError: GAIA_NO01, CB_NO02, GAIA_IL23 or an OAuth scope error.
         """
-        self.auth.authorize(call.principal, app.seed, right, guest_space=call.space)
+        settings = call.api == "app" or call.api.startswith("app/")
+        self.auth.authorize(
+            call.principal, app.seed, right, guest_space=call.space, settings=settings
+        )
 
     def allow_files(self, principal: Any, *, write: bool) -> None:
         """Check that the caller may upload or download files."""
@@ -198,7 +201,7 @@ class KintoneApi:
 
     async def pause(self, records: int) -> None:
         """Per-record latency once a call knows how many records it moved."""
-        await self.faults.record_latency(records, self.options)
+        await self.faults.record_latency(records)
 
     def extra_routes(self) -> list[Any]:
         """OAuth, User API and /_emulator routes of the other modules."""
@@ -210,12 +213,6 @@ class KintoneApi:
             *user_routes(self.users, self.auth),
             *fault_routes(self.faults, self.stats),
         ]
-
-    def wrap(self, app: Any) -> Any:
-        """The app behind the limits middleware."""
-        from .faults import LimitsMiddleware
-
-        return LimitsMiddleware(app, self.faults, self.options)
 
 
 class _Failed(Response):

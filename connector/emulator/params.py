@@ -95,6 +95,3 @@ def as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
     return bool(value)
-
-
-__all__ = ["ApiError", "as_bool", "as_id", "as_list", "parse_json", "parse_query_string"]

@@ -207,11 +207,3 @@ def _size(size: Any) -> int:
 
         raise invalid_one("size", f"Enter a number between 1 and {MAX_CURSOR_SIZE}.")
     return value
-
-
-def ids_in_order(records: Iterable[StoredRecord]) -> list[int]:
-    """Record ids in the order given (used by tests and inspection)."""
-    return [r.id for r in records]
-
-
-__all__ = ["ApiError", "Cursors", "get_record", "get_records", "render"]

@@ -286,15 +286,3 @@ class Domain:
 def is_row_id(value: Any) -> bool:
     """Whether a subtable row id is numeric, as Kintone requires (else CB_IJ01)."""
     return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
-
-
-__all__ = [
-    "AppState",
-    "Cursor",
-    "Directory",
-    "Domain",
-    "Entity",
-    "FieldType",
-    "StoredFile",
-    "StoredRecord",
-]
