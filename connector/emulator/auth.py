@@ -178,8 +178,11 @@ class Authenticator:
         """
         if principal.kind == "token":
             tokens = [
-                t for apps in (self.token_apps.get(tok, []) for tok in principal.tokens)
-                for app in apps for t in app.tokens if t.token in principal.tokens
+                t
+                for apps in (self.token_apps.get(tok, []) for tok in principal.tokens)
+                for app in apps
+                for t in app.tokens
+                if t.token in principal.tokens
             ]
             allowed = any((t.add or t.edit) if write else t.view for t in tokens)
             if not allowed:
@@ -235,7 +238,7 @@ class Authenticator:
             self.refresh[refresh] = grant
         elif grant_type == "refresh_token":
             refresh = str(form.get("refresh_token", ""))
-            grant = self.refresh.get(refresh)  # type: ignore[assignment]
+            grant = self.refresh.get(refresh)
             if grant is None or grant.client_id != client_id:
                 return _oauth_error("invalid_grant", 400)
         else:
@@ -278,4 +281,3 @@ def _client_credentials(authorization: str, form: Mapping[str, Any]) -> tuple[st
         client_id, _, secret = raw.partition(":")
         return client_id, secret
     return str(form.get("client_id", "")), str(form.get("client_secret", ""))
-

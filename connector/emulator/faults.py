@@ -76,8 +76,10 @@ class FaultRule:
         if self.method is not None and self.method.upper() != method:
             return False
         pattern = self.path
-        return path == pattern or path.endswith("/" + pattern.lstrip("/")) or fnmatchcase(
-            path, pattern
+        return (
+            path == pattern
+            or path.endswith("/" + pattern.lstrip("/"))
+            or fnmatchcase(path, pattern)
         )
 
     def error(self) -> ApiError | None:
@@ -132,10 +134,9 @@ class Faults:
                 if chosen is None and rule.seen > rule.after and live:
                     rule.fired += 1
                     chosen = rule
-            if chosen is None and self.options.fault_rate > 0:
-                if self.random.random() < self.options.fault_rate:
-                    kind = self.random.choice(_RANDOM_KINDS)
-                    chosen = FaultRule(path=path, **kind)
+            rate = self.options.fault_rate
+            if chosen is None and rate > 0 and self.random.random() < rate:
+                chosen = FaultRule(path=path, **self.random.choice(_RANDOM_KINDS))
             return chosen
 
     async def record_latency(self, records: int) -> None:

@@ -454,7 +454,9 @@ def default_layout(app: AppState) -> list[dict[str, Any]]:
     layout: list[dict[str, Any]] = []
     for f in app.schema.fields.values():
         if f.type is FieldType.SUBTABLE:
-            inner = [{"type": s.type.value, "code": s.code, "size": {}} for s in f.fields.values()]
+            inner: list[dict[str, Any]] = [
+                {"type": s.type.value, "code": s.code, "size": {}} for s in f.fields.values()
+            ]
             layout.append({"type": "SUBTABLE", "code": f.code, "fields": inner})
         elif f.type not in (
             FieldType.STATUS,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .errors import ApiError, api_error, invalid_one
+from .errors import api_error, invalid_one
 
 _INDEXED = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>\d*)\]$")
 
@@ -74,7 +75,7 @@ def as_id(params: dict[str, Any], name: str, *, required: bool = True) -> int | 
     return number
 
 
-def as_list(params: dict[str, Any], name: str) -> list[Any]:
+def as_list(params: Mapping[str, Any], name: str) -> list[Any]:
     """A list parameter; a lone value becomes a one-item list, a missing one an empty list.
 
     Raises:

@@ -68,7 +68,7 @@ class Query:
     limit: int
     offset: int
     by_id: bool | None
-    """True/False when the order is `$id asc`/`$id desc` alone, so records need no sort."""
+    """When the order is `$id` alone, whether it is descending: records then need no sort."""
 
     def matching(self, records: Iterable[StoredRecord]) -> Iterable[StoredRecord]:
         where = self.where
@@ -78,7 +78,7 @@ class Query:
         """The page of matching records, in order (records come in ascending id order)."""
         stop = self.offset + self.limit
         if self.by_id is not None:
-            source = records if not self.by_id else reversed(list(records))
+            source = reversed(list(records)) if self.by_id else records
             page: list[StoredRecord] = []
             for record in self.matching(source):
                 page.append(record)
@@ -270,17 +270,7 @@ class _Parser:
             return self._negate(self._empty(field))
         if self.keyword("is", "empty"):
             return self._empty(field)
-        for words, op in (
-            (("not", "in"), "not in"),
-            (("in",), "in"),
-            (("not", "like"), "not like"),
-            (("like",), "like"),
-        ):
-            if self.keyword(*words):
-                break
-        else:
-            op = self.expect("op")
-            op = "!=" if op == "<>" else op
+        op = self.operator()
         if op not in _ALLOWED[field.kind]:
             raise api_error("GAIA_IQ03", operator=op, field=field.code)
         if op in ("in", "not in"):
@@ -290,6 +280,13 @@ class _Parser:
         else:
             predicate = self._compare(field, op, self.value())
         return self._negate(predicate) if op.startswith("not") else predicate
+
+    def operator(self) -> str:
+        for words in (("not", "in"), ("in",), ("not", "like"), ("like",)):
+            if self.keyword(*words):
+                return " ".join(words)
+        op = self.expect("op")
+        return "!=" if op == "<>" else op
 
     def value_list(self) -> list[Any]:
         self.expect("punct", "(")
@@ -386,9 +383,7 @@ class _Parser:
     def _like(self, field: _Field, value: Any) -> Predicate:
         needle = str(self._resolve(value)).lower()
         if field.kind == "file":
-            return self._each(
-                field, lambda v: any(needle in f["name"].lower() for f in v or [])
-            )
+            return self._each(field, lambda v: any(needle in f["name"].lower() for f in v or []))
         return self._each(field, lambda v: needle in str(v or "").lower())
 
     def _in(self, field: _Field, items: list[Any]) -> Predicate:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
-from .errors import ApiError, api_error
+from .errors import api_error
 from .query import compile_query
 from .schema import VALUE_TYPES, FieldDef, FieldType
 from .seed import Options

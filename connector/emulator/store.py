@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import api_error
-from .schema import AppSchema, FieldType
+from .schema import AppSchema
 from .seed import AppSeed
 
 DATA_FORMAT = "kintone-sync-emulator/1"

@@ -1,4 +1,4 @@
-"""Field values: write forms to stored forms, per type, with Kintone's validation keys and messages."""
+"""Field values: written to stored form, per type, with Kintone's error keys and messages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import api_error
-from .schema import ENTITY_TYPES, OPTION_TYPES, FieldDef, FieldType
+from .schema import ENTITY_TYPES, FieldDef, FieldType
 from .store import Directory, StoredFile
 
 # Messages exactly as a real domain answers in English (API.md §5.2).

@@ -235,15 +235,9 @@ def test_upload_attach_download(client: TestClient) -> None:
     record = {"code": {"value": "A"}, "files": {"value": [{"fileKey": key}]}}
     assert client.post("/k/v1/record.json", json={"app": 1, "record": record}).status_code == 200
     stored = get(client, 1)["files"]["value"][0]
-    assert (
-        stored["name"] == "a.txt"
-    )
-    assert (
-        stored["size"] == "5"
-    )
-    assert (
-        stored["contentType"] == "text/plain"
-    )
+    assert stored["name"] == "a.txt"
+    assert stored["size"] == "5"
+    assert stored["contentType"] == "text/plain"
     assert stored["fileKey"] != key  # the download key differs from the upload key
     download = client.get("/k/v1/file.json", params={"fileKey": stored["fileKey"]})
     assert download.content == b"hello"

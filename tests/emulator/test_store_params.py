@@ -48,18 +48,24 @@ def test_bad_ids_are_cb_va01_keyed_by_name(value: object) -> None:
     with pytest.raises(ApiError) as caught:
         as_id({"app": value}, "app")
     assert caught.value.code == "CB_VA01"
-    assert caught.value.errors is not None and "app" in caught.value.errors
+    assert caught.value.errors is not None
+    assert "app" in caught.value.errors
 
 
 def test_transaction_rolls_back_inserts_updates_deletes_and_indexes() -> None:
     domain = Domain([APP])
     app = domain.app(1)
     domain.load_records(app, [{"k": "a"}, {"k": "b"}, {"k": "c"}])
-    with pytest.raises(RuntimeError), domain.transaction():
-        domain.put(app, StoredRecord(2, 2, {"k": "B"}))
-        domain.remove(app, 1)
-        domain.put(app, StoredRecord(domain.new_record_id(app), 1, {"k": "d"}))
-        raise RuntimeError("boom")
+
+    def change_then_fail() -> None:
+        with domain.transaction():
+            domain.put(app, StoredRecord(2, 2, {"k": "B"}))
+            domain.remove(app, 1)
+            domain.put(app, StoredRecord(domain.new_record_id(app), 1, {"k": "d"}))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        change_then_fail()
     assert [(r.id, r.values["k"]) for r in app.records.values()] == [(1, "a"), (2, "b"), (3, "c")]
     assert app.unique["k"] == {"a": 1, "b": 2, "c": 3}
 
