@@ -22,7 +22,7 @@ def seed() -> Seed:
 
 def make_client(seed: Seed, headers: dict[str, str] | None = None, **options: object) -> TestClient:
     """A TestClient on a fresh emulator; `options` override the seed's switches."""
-    app = create_app(seed, options=seed.options.model_copy(update=options))
+    app = create_app(seed, options=Options.model_validate({**seed.options.model_dump(), **options}))
     client = TestClient(app, base_url=BASE_URL)
     client.headers.update(headers if headers is not None else {"X-Cybozu-API-Token": "full-token"})
     return client
