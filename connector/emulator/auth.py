@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -76,7 +77,7 @@ class Authenticator:
             self._check_basic(authorization)
             authorization = ""
         password = headers.get("x-cybozu-authorization")
-        tokens = headers.get("x-cybozu-api-token")
+        tokens = _api_tokens(headers)
         if password is not None and (tokens is None or self.options.auth_precedence == "password"):
             return Principal("password", user=self.password_user(password))
         if tokens is not None:
@@ -259,6 +260,14 @@ class Authenticator:
         for grant in self.access.values():
             grant.expires = 0.0
         return JSONResponse({})
+
+
+def _api_tokens(headers: Mapping[str, str]) -> str | None:
+    """The `X-Cybozu-API-Token` value; repeated headers join like a comma list (API.md §7)."""
+    if isinstance(headers, Headers):
+        repeated = headers.getlist("x-cybozu-api-token")
+        return ",".join(repeated) if repeated else None
+    return headers.get("x-cybozu-api-token")
 
 
 def _redirect(uri: str, **params: str | None) -> Response:

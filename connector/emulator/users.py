@@ -149,6 +149,7 @@ class _UserApi:
         if len(items) > MAX_USERS_PER_CALL:
             raise invalid_one("users", f"A maximum of {MAX_USERS_PER_CALL} users per call.")
         staged: list[UserSeed] = []
+        seen: set[str] = set()
         errors: dict[str, list[str]] = {}
         for index, item in enumerate(items):
             if not isinstance(item, Mapping) or not item.get("code"):
@@ -158,9 +159,10 @@ class _UserApi:
             current = self.store.users.get(code)
             if update and current is None:
                 raise api_error("CB_NF01")  # no documented code; see docs/emulator.md
-            if not update and current is not None:
+            if not update and (current is not None or code in seen):
                 errors.setdefault(f"users[{index}].code", []).append("Already in use.")
                 continue
+            seen.add(code)
             data = dict(item)
             if update:
                 assert current is not None
@@ -214,6 +216,7 @@ class _UserApi:
             entries = params.get("userOrganizations")
             if not isinstance(entries, list) or len(entries) > MAX_USERS_PER_CALL:
                 raise invalid_one("userOrganizations", "Required field.")
+            staged: list[UserSeed] = []
             for entry in entries:
                 user = self._user(entry.get("code") if isinstance(entry, Mapping) else None)
                 codes = [str(o.get("orgCode")) for o in entry.get("organizations") or []]
@@ -221,7 +224,10 @@ class _UserApi:
                 if unknown:
                     raise api_error("GAIA_IL28", code=unknown[0])
                 # Full replacement: organizations left out are removed (API.md §9).
-                self.store._put(user.model_copy(update={"organizations": codes}))
+                staged.append(user.model_copy(update={"organizations": codes}))
+            # All or nothing: nothing changes until every entry has been checked.
+            for user in staged:
+                self.store._put(user)
             return JSONResponse({})
         except ApiError as err:
             return JSONResponse(err.body(), status_code=err.status)
