@@ -119,15 +119,27 @@ class KintoneApi:
     def actor(self, call: Call, app: AppState) -> Actor:
         """The CREATOR/MODIFIER a write records, and whether it may set them."""
         principal = call.principal
+
+        def can_view(app_id: int) -> bool:
+            source = self.domain.apps.get(app_id)
+            if source is None:
+                return False
+            try:
+                space = source.seed.guest_space
+                self.auth.authorize(principal, source.seed, "view", guest_space=space)
+            except ApiError:
+                return False
+            return True
+
         if principal.kind == "token":
             rights = [t for t in app.seed.tokens if t.token in principal.tokens]
-            return Actor(ADMINISTRATOR, can_manage=any(t.manage for t in rights))
+            return Actor(ADMINISTRATOR, any(t.manage for t in rights), can_view)
         user = self.domain.directory.users.get(principal.user) or Entity(
             principal.user, principal.user
         )
         granted = app.seed.user_rights
         can_manage = granted is None or "manage" in granted.get(principal.user, [])
-        return Actor(user, can_manage=can_manage)
+        return Actor(user, can_manage, can_view)
 
     # --- dispatch -----------------------------------------------------------------------------
 

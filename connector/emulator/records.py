@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,12 +32,18 @@ _INSERT_ONLY = frozenset(
 Operation = Literal["INSERT", "UPDATE"]
 
 
+def _sees_everything(app_id: int) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who writes: the user recorded as CREATOR/MODIFIER, and whether they may set those fields."""
+    """Who writes: the user recorded as CREATOR/MODIFIER, whether they may set those fields, and
+    which apps they may read (a lookup copies only from an app the caller can view)."""
 
     user: Entity
     can_manage: bool
+    can_view: Callable[[int], bool] = _sees_everything
 
 
 def now_minute() -> str:
@@ -105,7 +111,7 @@ class RecordWriter:
                 stored[f.code] = values.default_value(f)
         if key is not None:
             stored[key[0].code] = key[1]
-        self._copy_lookups(app, stored, entries, prefix)
+        self._copy_lookups(app, stored, entries, actor)
         record = StoredRecord(self.domain.new_record_id(app), 1, stored)
         self._check(app, record, prefix, errors)
         if not _has_errors_for(errors, prefix):
@@ -190,7 +196,7 @@ class RecordWriter:
             merged[code] = self._convert(
                 app, f, entry, existing.values.get(code), f"{prefix}.{code}", ctx
             )
-        self._copy_lookups(app, merged, entries, prefix)
+        self._copy_lookups(app, merged, entries, actor)
         for f in app.schema.fields.values():
             if f.type is FieldType.MODIFIER:
                 merged[f.code] = {"code": actor.user.code, "name": actor.user.name}
@@ -356,9 +362,12 @@ class RecordWriter:
         return rows
 
     def _copy_lookups(
-        self, app: AppState, stored: dict[str, Any], entries: Mapping[str, Any], prefix: str
+        self, app: AppState, stored: dict[str, Any], entries: Mapping[str, Any], actor: Actor
     ) -> None:
-        """Copy lookup targets from the source app when a lookup key is written (API.md §5.3)."""
+        """Copy lookup targets from the source app when a lookup key is written (API.md §5.3).
+
+        With API tokens the caller needs a token of the source app as well (API.md §7).
+        """
         for code in entries:
             f = app.schema.fields.get(code)
             if f is None or not f.lookup:
@@ -372,7 +381,8 @@ class RecordWriter:
                         stored[target.code] = values.empty_value(target)
                 continue
             related = f.lookup.get("relatedApp") or {}
-            source = self.domain.apps.get(int(related.get("app", 0) or 0))
+            source_id = int(related.get("app", 0) or 0)
+            source = self.domain.apps.get(source_id) if actor.can_view(source_id) else None
             key_field = str(f.lookup.get("relatedKeyField", ""))
             match = _find_by(source, key_field, value) if source is not None else None
             if match is None:

@@ -134,10 +134,6 @@ def test_app_token_plus_lookup_source_token_copies_the_lookup(seed: Seed) -> Non
     assert got["record"]["Created_by"]["value"]["code"] == "Administrator"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="records.py copies lookups without checking the caller may view the source app",
-)
 def test_lookup_without_the_source_apps_token_is_gaia_lo04(seed: Seed) -> None:
     # API.md §7: a token of the lookup's source app is needed; GAIA_LO04 says "or you do not have
     # permission to view the app".

@@ -1,0 +1,1 @@
+"""The connector's reading of Kintone: field types, limits and the REST client."""

@@ -1,0 +1,13 @@
+"""Kintone's limits, in one place; the writer and reader chunk by them (API.md §3)."""
+
+RECORDS_PER_WRITE = 100
+"""Records in one POST/PUT/DELETE records.json."""
+REQUESTS_PER_BULK = 20
+"""Sub-requests in one bulkRequest.json: 2,000 records per HTTP call."""
+RECORDS_PER_READ = 500
+"""`limit` of one GET records.json, and the largest cursor page."""
+MAX_OFFSET = 10_000
+CONCURRENT_REQUESTS_PER_DOMAIN = 100
+REQUESTS_PER_APP_PER_DAY = 10_000
+MAX_URL_LENGTH = 4096
+"""Beyond this a GET goes as POST with X-HTTP-Method-Override, as the official client does."""
