@@ -59,6 +59,8 @@ class KintoneError(KintoneSyncError):
         errors: Mapping[str, Any] | None = None,
         app: int | str | None = None,
         bulk_index: int | None = None,
+        ambiguous: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         tag = " ".join(str(p) for p in (status, code) if p is not None)
         text = f"{message} [{tag}]" if tag else message
@@ -74,6 +76,9 @@ class KintoneError(KintoneSyncError):
         self.app = app
         self.bulk_index = bulk_index
         self.kintone_message = message
+        self.ambiguous = ambiguous
+        """Kintone may have acted before the answer was lost (a dropped connection, a bare 5xx)."""
+        self.retry_after = retry_after
 
 
 class TransientKintoneError(KintoneError):

@@ -1,0 +1,335 @@
+"""Converters from warehouse column values to Kintone write values, one per field type."""
+
+from __future__ import annotations
+
+import math
+import mimetypes
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connector.errors import ValueRejectedError
+from connector.kintone.fields import INSERT_ONLY, NOT_WRITABLE, WRITABLE, FieldType
+
+Converter = Callable[[Any], Any]
+
+OCTET_STREAM = "application/octet-stream"
+# API.md §5.1: half-width digits, a sign, a point and an exponent.
+# [0-9], not \d: \d also matches full-width digits, which Kintone refuses.
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
+_LISTED_OPTIONS = 10
+
+
+@dataclass(frozen=True)
+class FileUpload:
+    """A file to upload through file.json before the record is written."""
+
+    name: str
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How to read values that need context: naive datetimes, delimited lists, paths, limits."""
+
+    timezone: ZoneInfo = ZoneInfo("UTC")
+    separator: str | None = None
+    base_dir: Path | None = None
+    max_length: int | None = None
+    options: frozenset[str] | None = None
+
+
+def converter(field_type: FieldType, options: ConvertOptions = ConvertOptions()) -> Converter:
+    """Return the function that turns one column value into the Kintone value for `field_type`.
+
+    The function raises `ValueRejectedError` for a value Kintone would refuse.
+
+    Raises:
+        ValueError: the field type cannot be written from a column (CALC, SUBTABLE, ...).
+    """
+    build = _BUILDERS.get(field_type)
+    if build is None or field_type not in WRITABLE | INSERT_ONLY:
+        why = NOT_WRITABLE.get(field_type, "subtables are built from child rows, not one column")
+        raise ValueError(f"{field_type} fields cannot be written from a column: {why}")
+    return lambda value: build(value, options)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _reject(value: Any, problem: str) -> ValueRejectedError:
+    return ValueRejectedError(f"{_show(value)} {problem}")
+
+
+def _is_empty(value: Any) -> bool:
+    # NaN is how pandas and some drivers spell NULL; Decimal NaN is PostgreSQL's numeric NaN.
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    return value is None
+
+
+def _plain(number: Decimal) -> str:
+    return format(number, "f")
+
+
+def _float_text(value: float) -> str:
+    # repr is the shortest text that reads back as the same float; only its exponent form is undone.
+    text = repr(value)
+    return _plain(Decimal(text)) if "e" in text else text
+
+
+# Text -----------------------------------------------------------------------------------------
+
+
+def _text(value: Any, options: ConvertOptions) -> str:
+    if _is_empty(value):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return _plain(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    raise _reject(value, "is not text; cast the column to a string type in the query")
+
+
+def _single_line(value: Any, options: ConvertOptions) -> str:
+    text = _text(value, options)
+    if "\n" in text or "\r" in text:
+        raise _reject(
+            value,
+            "has a line break, which a SINGLE_LINE_TEXT field cannot hold; "
+            "replace the line breaks or map the column to a MULTI_LINE_TEXT field",
+        )
+    limit = options.max_length
+    if limit is not None and len(text) > limit:
+        raise _reject(
+            value,
+            f"has {len(text)} characters, over the field's limit of {limit}; "
+            "shorten it or raise the field's maximum length",
+        )
+    return text
+
+
+# Number ---------------------------------------------------------------------------------------
+
+
+def _number(value: Any, options: ConvertOptions) -> str:
+    # Never through float arithmetic: a NUMERIC(38, 9) must arrive digit for digit.
+    if _is_empty(value):
+        return ""
+    if isinstance(value, bool):
+        raise _reject(value, "is a boolean; cast it to 1/0 in the query for a NUMBER field")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal | float):
+        number = value if isinstance(value, Decimal) else Decimal(repr(value))
+        if not number.is_finite():
+            raise _reject(value, "is not a finite number; NUMBER fields take finite numbers only")
+        return _plain(number)
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "" or _NUMBER.fullmatch(text):
+            return text
+    raise _reject(
+        value, "is not a number; NUMBER fields take digits, a sign, a point and an exponent"
+    )
+
+
+# Dates and times ------------------------------------------------------------------------------
+
+
+def _local(value: datetime, options: ConvertOptions) -> datetime:
+    """The wall-clock time in options.timezone; naive values are already in it."""
+    return value.astimezone(options.timezone) if value.tzinfo else value
+
+
+def _date(value: Any, options: ConvertOptions) -> str | None:
+    if _is_empty(value) or value == "":
+        return None
+    if isinstance(value, datetime):
+        return _local(value, options).date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise _reject(value, "is not a date; DATE fields take a real date written YYYY-MM-DD")
+
+
+def _time(value: Any, options: ConvertOptions) -> str | None:
+    # Kintone stores minutes (API.md §1); the seconds are dropped here so the diff sees the same.
+    if _is_empty(value) or value == "":
+        return None
+    if isinstance(value, datetime):
+        return _local(value, options).strftime("%H:%M")
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, str) and _TIME.fullmatch(value.strip()):
+        try:
+            return time.fromisoformat(value.strip()).strftime("%H:%M")
+        except ValueError:
+            pass
+    raise _reject(value, "is not a time of day; TIME fields take HH:MM or HH:MM:SS")
+
+
+def _datetime(value: Any, options: ConvertOptions) -> str | None:
+    if _is_empty(value) or value == "":
+        return None
+    moment: datetime | None = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise _reject(
+            value,
+            "is not a date and time; DATETIME fields take ISO 8601 such as "
+            "2024-05-01T09:30:00+09:00 (without an offset the configured timezone applies)",
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=options.timezone)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise _reject(value, "falls outside the years 1-9999 once moved to UTC") from None
+    return utc.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+# Choices and entities -------------------------------------------------------------------------
+
+
+def _labels(value: Any, options: ConvertOptions) -> list[str]:
+    if _is_empty(value):
+        return []
+    if isinstance(value, str):
+        parts = value.split(options.separator or ",")
+        return [part.strip() for part in parts if part.strip()]
+    if isinstance(value, list | tuple):
+        return [
+            item if isinstance(item, str) else str(item) for item in value if not _is_empty(item)
+        ]
+    raise _reject(value, "is not a list; give a list or delimited text such as 'A,B'")
+
+
+def _check_options(value: Any, labels: list[str], options: ConvertOptions) -> None:
+    if options.options is None:
+        return
+    unknown = [label for label in labels if label not in options.options]
+    if unknown:
+        allowed = sorted(options.options)
+        shown = ", ".join(repr(a) for a in allowed[:_LISTED_OPTIONS])
+        more = (
+            f" and {len(allowed) - _LISTED_OPTIONS} more" if len(allowed) > _LISTED_OPTIONS else ""
+        )
+        raise _reject(
+            value,
+            f"holds {', '.join(repr(u) for u in unknown)}, not an option of the field; "
+            f"use one of {shown}{more}, or add the option in the app",
+        )
+
+
+def _multi_choice(value: Any, options: ConvertOptions) -> list[str]:
+    labels = _labels(value, options)
+    _check_options(value, labels, options)
+    return labels
+
+
+def _single_choice(value: Any, options: ConvertOptions) -> str | None:
+    if _is_empty(value) or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _reject(value, "is not an option label; cast the column to text in the query")
+    label = str(value)
+    _check_options(value, [label], options)
+    return label
+
+
+def _entities(value: Any, options: ConvertOptions) -> list[dict[str, str]]:
+    return [{"code": code} for code in _labels(value, options)]
+
+
+def _entity(value: Any, options: ConvertOptions) -> dict[str, str] | None:
+    if _is_empty(value) or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _reject(value, "is not a user code; CREATOR and MODIFIER take one login name")
+    return {"code": value}
+
+
+# Files ----------------------------------------------------------------------------------------
+
+
+def _files(value: Any, options: ConvertOptions) -> list[FileUpload]:
+    if _is_empty(value) or value == "":
+        return []
+    if isinstance(value, bytes | bytearray | memoryview):
+        return [FileUpload(name="file", data=bytes(value), content_type=OCTET_STREAM)]
+    if isinstance(value, str | os.PathLike):
+        return [_read_file(Path(value), value, options)]
+    if isinstance(value, list | tuple):
+        return [upload for item in value for upload in _files(item, options)]
+    raise _reject(value, "is not a file; FILE fields take bytes, a path or a list of paths")
+
+
+def _read_file(path: Path, value: Any, options: ConvertOptions) -> FileUpload:
+    full = options.base_dir / path if options.base_dir is not None else path
+    try:
+        data = full.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _reject(
+            value, f"cannot be read from {str(full)!r} ({reason}); check the path"
+        ) from None
+    content_type = mimetypes.guess_type(full.name)[0] or OCTET_STREAM
+    return FileUpload(name=full.name, data=data, content_type=content_type)
+
+
+_BUILDERS: dict[FieldType, Callable[[Any, ConvertOptions], Any]] = {
+    FieldType.SINGLE_LINE_TEXT: _single_line,
+    FieldType.MULTI_LINE_TEXT: _text,
+    FieldType.RICH_TEXT: _text,
+    FieldType.LINK: _text,
+    FieldType.NUMBER: _number,
+    FieldType.DATE: _date,
+    FieldType.TIME: _time,
+    FieldType.DATETIME: _datetime,
+    FieldType.CREATED_TIME: _datetime,
+    FieldType.UPDATED_TIME: _datetime,
+    FieldType.CHECK_BOX: _multi_choice,
+    FieldType.MULTI_SELECT: _multi_choice,
+    FieldType.RADIO_BUTTON: _single_choice,
+    FieldType.DROP_DOWN: _single_choice,
+    FieldType.USER_SELECT: _entities,
+    FieldType.ORGANIZATION_SELECT: _entities,
+    FieldType.GROUP_SELECT: _entities,
+    FieldType.CREATOR: _entity,
+    FieldType.MODIFIER: _entity,
+    FieldType.FILE: _files,
+}

@@ -1,0 +1,187 @@
+"""Rows to Kintone record payloads, by a mapping file checked against the app's form."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connector.errors import ConfigError, ValueRejectedError
+from connector.kintone.fields import INSERT_ONLY, WRITABLE, FieldType
+from connector.kintone.form import Field, Form
+from connector.mapping.convert import Converter, ConvertOptions, converter
+from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec
+
+Row = Mapping[str, Any]
+SourceKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A source row that was not written, and why: field code, Kintone code, message."""
+
+    key: SourceKey
+    field: str | None
+    code: str
+    message: str
+    error_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to write: its source key, its Kintone key value and its payload."""
+
+    key: SourceKey
+    key_value: Any
+    """The unique field's value (or the record id for `$id`); None in insert mode."""
+    record: dict[str, Any]
+    """`{code: {"value": v}}`; without the key field in update and upsert modes. FILE values
+    hold FileUpload objects until the writer uploads them."""
+    merge_tables: Mapping[str, str] = field(default_factory=dict)
+    """SUBTABLE code -> row-key field code, for tables whose rows merge with the stored ones."""
+
+
+@dataclass(frozen=True)
+class _Slot:
+    code: str
+    source: FieldMap
+    convert: Converter
+    insert_only: bool = False
+    """CREATOR, MODIFIER, CREATED_TIME, UPDATED_TIME: left for Kintone to fill when empty."""
+
+
+class Mapper:
+    """Maps source rows to record payloads for one app; built once per run."""
+
+    def __init__(self, spec: MappingSpec, form: Form, *, base_dir: Path | None = None) -> None:
+        """Raises:
+        ConfigError: a field the form lacks, or a type that cannot be written.
+        """
+        self.spec = spec
+        self.primary_key = tuple(spec.source.primary_key)
+        self.base_dir = base_dir
+        self.slots = [
+            self._slot(code, fm, form.get(code), form) for code, fm in spec.fields.items()
+        ]
+        self.tables: dict[str, list[_Slot]] = {}
+        for table_code, table in spec.subtables.items():
+            table_field = form.get(table_code)
+            if table_field is None or table_field.type is not FieldType.SUBTABLE:
+                raise ConfigError(f"{table_code!r} is not a SUBTABLE of the app", key="subtables")
+            self.tables[table_code] = [
+                self._slot(code, fm, table_field.fields.get(code), form)
+                for code, fm in table.fields.items()
+            ]
+
+    def _slot(self, code: str, fm: FieldMap, f: Field | None, form: Form) -> _Slot:
+        if code == RECORD_ID:
+            return _Slot(code, fm, _record_id)
+        if f is None:
+            table = form.table_of(code)
+            hint = f" it sits in table {table!r}: map it under subtables" if table else ""
+            raise ConfigError(f"the app has no field {code!r};{hint or ' check the code'}")
+        ftype = f.type
+        if ftype not in WRITABLE and ftype not in INSERT_ONLY:
+            raise ConfigError(f"field {code!r} ({ftype}) cannot be written")
+        options = ConvertOptions(
+            timezone=_zone(fm.timezone or self.spec.timezone),
+            separator=fm.separator,
+            base_dir=self.base_dir,
+            max_length=f.max_length,
+            options=f.options or None,
+        )
+        return _Slot(code, fm, converter(FieldType(ftype), options), ftype in INSERT_ONLY)
+
+    def map(self, row: Row, children: Mapping[str, Sequence[Row]]) -> Outgoing | list[Refusal]:
+        """The record for one row and its child rows, or every reason it cannot be written."""
+        key = tuple(row[c] for c in self.primary_key)
+        refusals: list[Refusal] = []
+        record: dict[str, Any] = {}
+        for slot in self.slots:
+            try:
+                value = slot.convert(_pick(slot.source, row))
+            except (ValueRejectedError, KeyError, ValueError) as exc:
+                refusals.append(Refusal(key, slot.code, "VALUE", _reason(exc)))
+                continue
+            if value is None and slot.insert_only:
+                continue
+            record[slot.code] = {"value": value}
+        merges: dict[str, str] = {}
+        for table_code, slots in self.tables.items():
+            rows = []
+            for index, child in enumerate(children.get(table_code, ())):
+                cells: dict[str, Any] = {}
+                for slot in slots:
+                    try:
+                        cells[slot.code] = {"value": slot.convert(_pick(slot.source, child))}
+                    except (ValueRejectedError, KeyError, ValueError) as exc:
+                        where = f"{table_code}[{index}].{slot.code}"
+                        refusals.append(Refusal(key, where, "VALUE", _reason(exc)))
+                rows.append({"value": cells})
+            record[table_code] = {"value": rows}
+            table = self.spec.subtables[table_code]
+            if table.rows == "merge" and table.row_key is not None:
+                merges[table_code] = table.row_key
+        if refusals:
+            return refusals
+        key_value = None
+        if self.spec.key is not None:
+            entry = record.pop(self.spec.key, None) if self.spec.mode != "insert" else None
+            key_value = entry["value"] if entry is not None else record[self.spec.key]["value"]
+            if key_value in (None, ""):
+                return [
+                    Refusal(
+                        key,
+                        self.spec.key,
+                        "EMPTY_KEY",
+                        f"the key field {self.spec.key!r} is empty for this row; a record "
+                        "without a key cannot be matched, so it is not written",
+                    )
+                ]
+        return Outgoing(key, key_value, record, merges)
+
+
+def _pick(source: FieldMap, row: Row) -> Any:
+    if source.column is not None:
+        if source.column not in row:
+            raise KeyError(f"the source has no column {source.column!r}")
+        return row[source.column]
+    if source.template is not None:
+        values = {k: "" if _is_null(v) else v for k, v in row.items()}
+        try:
+            return source.template.format_map(values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"template {source.template!r} cannot be filled: {exc}") from exc
+    return source.value
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _record_id(value: Any) -> Any:
+    if _is_null(value) or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueRejectedError(f"{value!r} is not a record id; $id takes a positive integer")
+    return int(text)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return str(exc.args[0]) if exc.args else str(exc)
+    return str(exc)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {name!r}; use an IANA name such as Asia/Tokyo or UTC",
+            key="timezone",
+        ) from None

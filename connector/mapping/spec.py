@@ -1,0 +1,214 @@
+"""The mapping file: which rows go to which app, and which column feeds which field code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connector.errors import ConfigError
+
+# Kintone's own settings tables (CData-style names) hold permissions, automations and
+# notifications, not records people enter; a sync never writes them.
+REFUSED_TABLES = frozenset(
+    {
+        "FieldPermissionsEntities",
+        "RecordPermissionsEntities",
+        "ActionSettingsEntities",
+        "ActionSettingsMappings",
+        "ProcessManagementActions",
+        "ReminderNotificationsTargets",
+        "PerRecordNotificationsTargets",
+    }
+)
+RECORD_ID = "$id"
+_PLACEHOLDER = re.compile(r"\{([^{}:!]+)[^{}]*\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMap(_Strict):
+    """Where one field's value comes from: a column, a constant, or a template over columns."""
+
+    column: str | None = None
+    """The source column."""
+    value: Any = None
+    """A constant written to every record."""
+    template: str | None = None
+    """Text with `{column}` placeholders, Python format syntax: `"{first} {last}"`."""
+    separator: str | None = None
+    """For check box, multi-select and user/organization/group fields given as delimited text."""
+    timezone: str | None = None
+    """Time zone of naive datetimes in this column; the mapping's `timezone` otherwise."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldMap:
+        given = [k for k in ("column", "value", "template") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of column, value or template")
+        return self
+
+    def columns(self) -> list[str]:
+        """The source columns this value reads."""
+        if self.column is not None:
+            return [self.column]
+        if self.template is not None:
+            return [m.group(1).strip() for m in _PLACEHOLDER.finditer(self.template)]
+        return []
+
+
+def _field_maps(value: Any) -> Any:
+    """`code: column` is short for `code: {column: column}`."""
+    if isinstance(value, dict):
+        return {k: {"column": v} if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+class SourceSpec(_Strict):
+    """The rows: a table or a query, and the primary key."""
+
+    table: str | None = None
+    """A table, schema-qualified if needed: `analytics.customers`."""
+    query: str | None = None
+    """A SELECT statement, used as a subquery."""
+    primary_key: list[str] = Field(min_length=1)
+    """The column or columns that identify a row."""
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SourceSpec:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table or query")
+        return self
+
+
+class ChildSource(_Strict):
+    """The child rows of a SUBTABLE: a table or query joined on the parent key."""
+
+    table: str | None = None
+    query: str | None = None
+    parent_key: list[str] = Field(min_length=1)
+    """Columns of the child rows that hold the parent's primary key, in the same order."""
+    order_by: list[str] = []
+    """Row order within one record."""
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> ChildSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table or query")
+        return self
+
+
+class SubtableSpec(_Strict):
+    """A SUBTABLE built from child rows. Kintone deletes the rows a sent table leaves out."""
+
+    source: ChildSource
+    rows: Literal["replace", "merge"] = "replace"
+    """`replace` rebuilds the table from the child rows. `merge` reads the record first, keeps
+    the ids of rows matched by `row_key` and the subfields this mapping does not own."""
+    row_key: str | None = None
+    """For `merge`: the field code inside the table whose value identifies a row."""
+    fields: dict[str, FieldMap]
+    """Field codes inside the table, each from a child column, constant or template."""
+
+    _expand = field_validator("fields", mode="before")(_field_maps)
+
+    @model_validator(mode="after")
+    def _merge_needs_row_key(self) -> SubtableSpec:
+        if self.rows == "merge" and self.row_key is None:
+            raise ValueError("rows: merge needs row_key, the field code that identifies a row")
+        if self.row_key is not None and self.row_key not in self.fields:
+            raise ValueError(f"row_key {self.row_key!r} must be one of this table's fields")
+        return self
+
+
+class MappingSpec(_Strict):
+    """One mapping file: a source table into one Kintone app."""
+
+    app: int | str
+    """The app id, or its app code."""
+    guest_space: int | None = None
+    """The guest space id when the app lives in one."""
+    connection: str = "default"
+    """The connection name in kintone-sync.yaml."""
+    source: SourceSpec
+    mode: Literal["insert", "update", "upsert"] = "upsert"
+    key: str | None = None
+    """The unique field code (SINGLE_LINE_TEXT or NUMBER with "Prohibit duplicate values") that
+    update and upsert match on, or `$id` with a column mapped to `$id`."""
+    timezone: str = "UTC"
+    """Time zone of naive datetimes in the source."""
+    fields: dict[str, FieldMap]
+    """Field code to column (or constant, or template)."""
+    subtables: dict[str, SubtableSpec] = {}
+    """SUBTABLE field code to its child rows."""
+
+    _expand = field_validator("fields", mode="before")(_field_maps)
+
+    @field_validator("app")
+    @classmethod
+    def _not_a_settings_table(cls, app: int | str) -> int | str:
+        if isinstance(app, str) and app in REFUSED_TABLES:
+            raise ValueError(
+                f"{app} holds Kintone's permission, automation or notification settings, not "
+                "records people enter; kintone-sync writes only to apps of user-entered records"
+            )
+        if isinstance(app, str) and app.isdigit():
+            return int(app)
+        return app
+
+    @model_validator(mode="after")
+    def _key_fits_mode(self) -> MappingSpec:
+        if self.mode != "insert" and self.key is None:
+            raise ValueError(f"mode {self.mode} needs key: a unique field code, or $id")
+        if self.key is not None and self.key not in self.fields:
+            raise ValueError(f"key {self.key!r} must be one of the mapped fields")
+        if RECORD_ID in self.fields and self.key != RECORD_ID:
+            raise ValueError("$id can be mapped only as the key (key: $id)")
+        if self.key == RECORD_ID and self.mode == "insert":
+            raise ValueError("insert mode cannot take $id: Kintone numbers new records itself")
+        clash = set(self.fields) & set(self.subtables)
+        if clash:
+            raise ValueError(f"{sorted(clash)} are mapped both as fields and as subtables")
+        return self
+
+
+def load_mapping(path: str | Path) -> MappingSpec:
+    """Read and validate a mapping file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or breaks a rule; names the file and key.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the mapping file: {exc.strerror}", file=str(path)) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
+    try:
+        return MappingSpec.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc), file=str(path)) from exc
+
+
+def _explain(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key; check the spelling against docs/mappings.md"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def json_schema() -> dict[str, Any]:
+    """The mapping file's JSON Schema, for editors."""
+    return MappingSpec.model_json_schema()

@@ -1,0 +1,436 @@
+"""Warehouse rows through SQLAlchemy: a table or a query, streamed in primary-key order."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from connector.errors import ConfigError, SourceError
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_FIX_KEYS = "fix the source or declare the right primary_key"
+
+
+def expand_env(text: str, env: Mapping[str, str] = os.environ) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` with values from ``env``.
+
+    As in the shell, the default also applies when the variable is set but empty.
+    Values are inserted verbatim: percent-encode special characters of a URL password.
+
+    Raises:
+        ConfigError: a variable without default is not set; the message names it.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = env.get(name)
+        if found:
+            return found
+        if default is not None:
+            return default
+        if found is not None:
+            return found
+        raise ConfigError(
+            f"environment variable {name} is not set; export it or write ${{{name}:-default}}"
+        )
+
+    return _ENV_VAR.sub(value, text)
+
+
+def create_engine_from_url(url: str) -> Engine:
+    """An engine for an env-expanded SQLAlchemy URL; ``postgresql://`` uses psycopg 3.
+
+    ``duckdb:///relative/path.duckdb`` opens a path relative to the working directory.
+
+    Raises:
+        ConfigError: the URL names an environment variable that is not set.
+        SourceError: the URL is malformed or its driver is not installed (password masked).
+    """
+    expanded = expand_env(url)
+    try:
+        parsed = sa.make_url(expanded)
+    except ArgumentError:
+        masked = _URL_PASSWORD.sub(r"\1***@", expanded)
+        raise SourceError(
+            f"cannot parse database URL {masked!r}; "
+            "write it as dialect[+driver]://user:password@host:port/database"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    shown = _show(parsed)
+    try:
+        return sa.create_engine(parsed)
+    except NoSuchModuleError:
+        raise SourceError(
+            f"database URL {shown}: unknown dialect or driver {parsed.drivername!r}; "
+            "use duckdb:///path or postgresql://user@host/db"
+        ) from None
+    except ImportError as exc:
+        raise SourceError(
+            f"database URL {shown}: the driver for {parsed.drivername!r} is not installed "
+            f"({exc.name or exc}); install it in this environment"
+        ) from None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where rows come from: a table (``schema.table`` allowed) or a query, and its key.
+
+    ``key`` is the primary key of a parent, or for a child the columns that join to the
+    parent key, in the same order. ``order_by`` orders a child's rows within one parent.
+    Keys must be of types whose SQL order matches Python order (integers, text; text keys
+    are ordered with the "C" collation on PostgreSQL, DuckDB's default is already binary).
+    """
+
+    table: str | None = None
+    query: str | None = None
+    key: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.table is None) == (self.query is None):
+            raise ConfigError("give exactly one of table or query", key="source")
+        if not self.key:
+            raise ConfigError("a source needs its key columns (primary_key)", key="source")
+
+
+class SqlSource:
+    """Rows of one table or query, read in chunks ordered by key."""
+
+    def __init__(self, engine: Engine, spec: TableSpec, *, chunk_size: int = 5000) -> None:
+        if chunk_size < 1:
+            raise ConfigError(f"chunk_size must be at least 1, not {chunk_size}")
+        self.engine = engine
+        self.spec = spec
+        self.chunk_size = chunk_size
+        self.orphans: dict[str, int] = {}
+        self._described: list[tuple[str, Any]] | None = None
+        self._collated: frozenset[str] | None = None
+
+    @property
+    def name(self) -> str:
+        """The table name, or ``query`` for a query source: how messages name this source."""
+        return self.spec.table or "query"
+
+    def columns(self) -> list[str]:
+        """Column names, from a query that returns no rows.
+
+        Raises:
+            SourceError: the table does not exist or the query fails.
+        """
+        return [name for name, _ in self._describe()]
+
+    def count(self) -> int:
+        """Number of rows."""
+        stmt = sa.select(sa.func.count()).select_from(self._from())
+        with self._translated(), self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def verify_keys(self, limit: int = 10) -> None:
+        """Check that key values are unique and never NULL; list up to ``limit`` offenders.
+
+        Raises:
+            SourceError: duplicate keys or NULL key columns, with the offending keys.
+        """
+        self._check_columns(self.spec.key, "primary_key")
+        cols: list[sa.ColumnClause[Any]] = [sa.column(k) for k in self.spec.key]
+        dupes = (
+            sa.select(*cols, sa.func.count(), sa.func.count().over())
+            .select_from(self._from())
+            .where(*(c.is_not(None) for c in cols))
+            .group_by(*cols)
+            .having(sa.func.count() > 1)
+            .order_by(*self._key_order(self.spec.key))
+            .limit(limit)
+        )
+        nulls = sa.select(
+            sa.func.count(), *(sa.func.count().filter(c.is_(None)) for c in cols)
+        ).where(sa.or_(*(c.is_(None) for c in cols)))
+        with self._translated(), self.engine.connect() as conn:
+            dupe_rows = conn.execute(dupes).all()
+            null_row = conn.execute(nulls.select_from(self._from())).one()
+        problems = []
+        if dupe_rows:
+            total = int(dupe_rows[0][-1])
+            shown = [f"{_format_key(self.spec.key, r[:-2])} ×{r[-2]}" for r in dupe_rows]
+            if total > len(shown):
+                shown.append(f"and {total - len(shown)} more")
+            noun = "primary key" if total == 1 else "primary keys"
+            problems.append(f"{total} duplicate {noun} ({', '.join(shown)})")
+        null_total = int(null_row[0])
+        if null_total:
+            per_column = [
+                (k, int(n)) for k, n in zip(self.spec.key, null_row[1:], strict=True) if n
+            ]
+            noun = "row" if null_total == 1 else "rows"
+            if len(per_column) == 1:
+                where = per_column[0][0]
+            else:
+                where = "(" + ", ".join(f"{k} ×{n}" for k, n in per_column) + ")"
+            problems.append(f"{null_total} {noun} with a NULL key column {where}")
+        if problems:
+            raise SourceError(f"{self.name}: {' and '.join(problems)}; {_FIX_KEYS}")
+
+    def read(self) -> Iterator[list[Row]]:
+        """Chunks of at most ``chunk_size`` rows, ordered by key, streamed from the server.
+
+        Raises:
+            SourceError: an unknown table or column, or the warehouse fails mid-read.
+        """
+        self._check_columns(self.spec.key, "primary_key")
+        return self._stream(self._key_order(self.spec.key))
+
+    def read_with_children(
+        self, children: Mapping[str, SqlSource]
+    ) -> Iterator[list[tuple[Row, dict[str, list[Row]]]]]:
+        """Parent chunks, each parent with its child rows per child name: a streaming merge join.
+
+        Parents are read ordered by key, each child ordered by its key then its ``order_by``,
+        and each child advances in step with the parents, so memory holds one chunk of each.
+        Child rows whose key matches no parent are skipped and counted in ``self.orphans``
+        (complete once the iterator is exhausted).
+
+        Raises:
+            SourceError: as ``read``, or keys that are NULL, repeated in the parent, or out of
+                Python order (a collation or type whose SQL order differs from Python's).
+        """
+        self.orphans = {name: 0 for name in children}
+        for name, child in children.items():
+            if len(child.spec.key) != len(self.spec.key):
+                raise ConfigError(
+                    f"child {name} joins on {len(child.spec.key)} column(s) "
+                    f"{', '.join(child.spec.key)} but {self.name} has {len(self.spec.key)} "
+                    f"key column(s) {', '.join(self.spec.key)}; list one per parent key column"
+                )
+        cursors: dict[str, _ChildCursor] = {}
+        try:
+            for name, child in children.items():
+                cursors[name] = _ChildCursor(name, child)
+            previous: Key | None = None
+            for chunk in self.read():
+                joined = []
+                for row in chunk:
+                    key = _key_of(row, self.spec.key, self.name)
+                    if previous is not None and not _less(previous, key, self.name):
+                        raise SourceError(
+                            f"{self.name}: key {_format_key(self.spec.key, key)} arrives after "
+                            f"{_format_key(self.spec.key, previous)}; keys must be unique and "
+                            "their SQL order must match Python order; "
+                            "run verify_keys or use integer or text keys"
+                        )
+                    previous = key
+                    joined.append((row, {n: c.take(key) for n, c in cursors.items()}))
+                yield joined
+            for cursor in cursors.values():
+                cursor.drain()
+        finally:
+            for name, cursor in cursors.items():
+                self.orphans[name] = cursor.orphans
+                cursor.close()
+
+    def _stream(self, order: Sequence[sa.ColumnElement[Any]]) -> Generator[list[Row], None, None]:
+        stmt: sa.Select[Any] = (
+            sa.select(sa.literal_column("*")).select_from(self._from()).order_by(*order)
+        )
+        # PostgreSQL streams through a named server-side cursor; DuckDB's dialect has none, so
+        # yield_per falls back to DBAPI fetchmany, which DuckDB answers lazily from its result.
+        with self._translated(), self.engine.connect() as conn:
+            options = conn.execution_options(stream_results=True, yield_per=self.chunk_size)
+            result = options.execute(stmt)
+            names = list(result.keys())
+            for part in result.partitions():
+                yield [dict(zip(names, values, strict=True)) for values in part]
+
+    def _from(self) -> sa.FromClause:
+        if self.spec.table is not None:
+            schema, _, name = self.spec.table.rpartition(".")
+            return sa.table(name, schema=schema or None)
+        query = (self.spec.query or "").strip().rstrip(";")
+        # Escape colons so that text() does not take '10:30' or ::casts for bind parameters.
+        return sa.text(query.replace(":", r"\:")).columns().subquery("src")
+
+    def _describe(self) -> list[tuple[str, Any]]:
+        if self._described is None:
+            stmt: sa.Select[Any] = (
+                sa.select(sa.literal_column("*")).select_from(self._from()).limit(0)
+            )
+            with self._translated(), self.engine.connect() as conn:
+                result = conn.execute(stmt)
+                description = result.cursor.description if result.cursor else None
+                self._described = [(d[0], d[1]) for d in description or ()]
+                result.close()
+        return self._described
+
+    def _check_columns(self, names: Sequence[str], setting: str) -> None:
+        known = self.columns()
+        for name in names:
+            if name not in known:
+                raise SourceError(
+                    f"{self.name}: unknown column {name!r} in {setting}; "
+                    f"the columns are {', '.join(known)}; fix {setting} in the mapping"
+                )
+
+    def _key_order(self, key: Sequence[str]) -> list[sa.ColumnElement[Any]]:
+        """ORDER BY terms for key columns, with text ordered by code point as Python does."""
+        if self.engine.dialect.name != "postgresql":
+            return [sa.column(k) for k in key]
+        collated = self._collatable_columns()
+        return [sa.column(k).collate("C") if k in collated else sa.column(k) for k in key]
+
+    def _collatable_columns(self) -> frozenset[str]:
+        if self._collated is None:
+            types = {name: oid for name, oid in self._describe()}
+            stmt = sa.text("SELECT oid FROM pg_type WHERE typcollation <> 0 AND oid = ANY(:oids)")
+            with self._translated(), self.engine.connect() as conn:
+                oids = set(conn.execute(stmt, {"oids": list(set(types.values()))}).scalars())
+            self._collated = frozenset(name for name, oid in types.items() if oid in oids)
+        return self._collated
+
+    def _translated(self) -> _Translate:
+        return _Translate(self)
+
+
+class _Translate:
+    """The one boundary where SQLAlchemy and driver errors become a SourceError."""
+
+    def __init__(self, source: SqlSource) -> None:
+        self.source = source
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        if exc is None or not isinstance(exc, SQLAlchemyError):
+            return
+        source = self.source
+        url = source.engine.url
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if url.password:
+            detail = detail.replace(str(url.password), "***")
+        if isinstance(exc, sa.exc.OperationalError) and _cannot_connect(source.engine):
+            raise SourceError(
+                f"cannot connect to {_show(url)}: {detail}; "
+                "check the host, port, user and that the server is running"
+            ) from None
+        if source.spec.table is not None and not _table_exists(source.engine, source.spec.table):
+            raise SourceError(
+                f"unknown table {source.spec.table!r} in {_show(url)}; "
+                "fix source.table in the mapping (schema.table when not in the default schema)"
+            ) from None
+        what = f"table {source.spec.table!r}" if source.spec.table else "the source query"
+        raise SourceError(
+            f"{source.name}: reading {what} failed: {detail}; "
+            "check the column names and the query in the mapping"
+        ) from None
+
+
+class _ChildCursor:
+    """One child's rows in key order, advanced in step with the parents."""
+
+    def __init__(self, name: str, source: SqlSource) -> None:
+        self.name = name
+        self.source = source
+        self.orphans = 0
+        source._check_columns(source.spec.key, f"child {name} key")
+        source._check_columns(source.spec.order_by, f"child {name} order_by")
+        order = source._key_order(source.spec.key) + [sa.column(c) for c in source.spec.order_by]
+        self._chunks = source._stream(order)
+        self._rows: Iterator[Row] = iter(())
+        self._row: Row | None = None
+        self._key: Key | None = None
+        self._advance()
+
+    def take(self, parent_key: Key) -> list[Row]:
+        """Skip rows before ``parent_key`` as orphans; return the rows that match it."""
+        while self._key is not None and _less(self._key, parent_key, self.name):
+            self.orphans += 1
+            self._advance()
+        matched = []
+        while self._row is not None and self._key == parent_key:
+            matched.append(self._row)
+            self._advance()
+        return matched
+
+    def drain(self) -> None:
+        """Count the rows after the last parent as orphans."""
+        while self._row is not None:
+            self.orphans += 1
+            self._advance()
+
+    def close(self) -> None:
+        self._chunks.close()
+
+    def _advance(self) -> None:
+        row = next(self._rows, None)
+        while row is None:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._row = self._key = None
+                return
+            self._rows = iter(chunk)
+            row = next(self._rows, None)
+        key = _key_of(row, self.source.spec.key, self.name)
+        if self._key is not None and _less(key, self._key, self.name):
+            raise SourceError(
+                f"child {self.name}: key {_format_key(self.source.spec.key, key)} arrives after "
+                f"{_format_key(self.source.spec.key, self._key)}; their SQL order must match "
+                "Python order; use integer or text keys"
+            )
+        self._row, self._key = row, key
+
+
+def _key_of(row: Row, key: Sequence[str], name: str) -> Key:
+    values = tuple(row[k] for k in key)
+    if any(v is None for v in values):
+        raise SourceError(
+            f"{name}: a row has a NULL key column ({_format_key(key, values)}); {_FIX_KEYS}"
+        )
+    return values
+
+
+def _less(left: Key, right: Key, name: str) -> bool:
+    try:
+        return left < right
+    except TypeError:
+        raise SourceError(
+            f"{name}: keys {left!r} and {right!r} cannot be compared; "
+            "parent and child key columns must have the same types"
+        ) from None
+
+
+def _format_key(key: Sequence[str], values: Sequence[Any]) -> str:
+    shown = ["NULL" if v is None else str(v) for v in values]
+    if len(key) == 1:
+        return f"{key[0]}={shown[0]}"
+    return f"({', '.join(key)})=({', '.join(shown)})"
+
+
+def _show(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _cannot_connect(engine: Engine) -> bool:
+    try:
+        engine.connect().close()
+    except SQLAlchemyError:
+        return True
+    return False
+
+
+def _table_exists(engine: Engine, table: str) -> bool:
+    schema, _, name = table.rpartition(".")
+    try:
+        return sa.inspect(engine).has_table(name, schema=schema or None)
+    except SQLAlchemyError:
+        return True  # cannot tell; let the general message speak

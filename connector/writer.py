@@ -1,0 +1,373 @@
+"""Record payloads into Kintone: 100 per request, 20 requests per bulkRequest, rejects isolated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from connector.errors import KintoneError
+from connector.kintone.client import KintoneClient
+from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
+from connector.mapping.convert import FileUpload
+from connector.mapping.mapper import Outgoing, Refusal, SourceKey
+from connector.mapping.spec import RECORD_ID
+
+Mode = Literal["insert", "update", "upsert"]
+# Errors about the whole call, not about a record in it: retrying record by record cannot help.
+_CALL_ERRORS = frozenset(
+    {
+        "CB_AU01",
+        "CB_WA01",
+        "CB_NO02",
+        "CB_IJ01",
+        "GAIA_IA02",
+        "GAIA_DA03",
+        "GAIA_NO01",
+        "GAIA_AP01",
+        "GAIA_IL23",
+        "GAIA_IQ11",
+        "GAIA_IQ27",
+        "GAIA_BF02",
+        "GAIA_UN10",
+    }
+)
+_RECORD_KEY = re.compile(r"^records\[(\d+)\](.*)$")
+_KEYS_PER_QUERY = 100
+
+
+@dataclass
+class WriteResult:
+    """What one batch did: records added and changed (source key, record id), rows refused."""
+
+    inserted: list[tuple[SourceKey, int]] = field(default_factory=list)
+    updated: list[tuple[SourceKey, int]] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+    def extend(self, other: WriteResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.refused += other.refused
+
+
+@dataclass
+class _Request:
+    """One records.json sub-request and the rows it carries."""
+
+    method: str
+    rows: list[Outgoing]
+    upsert: bool = False
+
+
+class RecordWriter:
+    """Writes batches of mapped records to one app with the mode's API calls."""
+
+    def __init__(
+        self,
+        client: KintoneClient,
+        app: int,
+        mode: Mode,
+        key_field: str | None,
+        *,
+        use_bulk: bool = True,
+    ) -> None:
+        self.client = client
+        self.app = app
+        self.mode = mode
+        self.key_field = key_field
+        self.use_bulk = use_bulk
+
+    def write(self, batch: Sequence[Outgoing]) -> WriteResult:
+        """Write up to a few thousand records; refused rows are reported, the rest land.
+
+        Raises:
+            KintoneError: an error about the call itself (auth, permissions, unknown app), or a
+                transient error that outlasted its retries.
+        """
+        result = WriteResult()
+        ready = self._upload_files(batch, result)
+        ready = self._match_existing(ready, result)
+        requests = self._requests(ready)
+        step = REQUESTS_PER_BULK if self.use_bulk else 1
+        for start in range(0, len(requests), step):
+            self._send(requests[start : start + step], result)
+        return result
+
+    def plan(self, batch: Sequence[Outgoing]) -> WriteResult:
+        """What `write` would do, found by reading only: record ids 0 stand for new records.
+
+        Rows Kintone itself would refuse (a value out of range, say) show up only in a real run.
+        """
+        result = WriteResult()
+        if self.mode == "insert":
+            result.inserted = [(out.key, 0) for out in batch]
+            return result
+        existing = self._existing([out.key_value for out in batch], [])
+        for out in batch:
+            stored = existing.get(_key_text(out.key_value))
+            if stored is not None:
+                result.updated.append((out.key, int(stored["$id"]["value"])))
+            elif self.mode == "upsert":
+                result.inserted.append((out.key, 0))
+            else:
+                result.refused.append(self._unmatched(out))
+        return result
+
+    def _unmatched(self, out: Outgoing) -> Refusal:
+        return Refusal(
+            out.key,
+            self.key_field,
+            "GAIA_RE20",
+            f"no record of app {self.app} has {self.key_field} = {out.key_value}; "
+            "update mode changes existing records only (use upsert to add it)",
+        )
+
+    # --- before the write ---------------------------------------------------------------------
+
+    def _upload_files(self, batch: Sequence[Outgoing], result: WriteResult) -> list[Outgoing]:
+        ready = []
+        for out in batch:
+            try:
+                record = _replace_files(out.record, self.client)
+            except KintoneError as exc:
+                if exc.code is None or exc.code in _CALL_ERRORS:
+                    raise
+                result.refused.append(_refusal(out.key, None, exc))
+                continue
+            ready.append(out if record is out.record else _with_record(out, record))
+        return ready
+
+    def _match_existing(self, batch: list[Outgoing], result: WriteResult) -> list[Outgoing]:
+        """Update mode reports unmatched keys; merged tables need the stored rows."""
+        merging = any(out.merge_tables for out in batch)
+        if self.mode == "insert" or (self.mode == "upsert" and not merging):
+            return batch
+        tables = sorted({t for out in batch for t in out.merge_tables})
+        existing = self._existing([out.key_value for out in batch], tables)
+        ready = []
+        for out in batch:
+            stored = existing.get(_key_text(out.key_value))
+            if stored is None and self.mode == "update":
+                result.refused.append(self._unmatched(out))
+                continue
+            ready.append(_merge_tables(out, stored) if stored and out.merge_tables else out)
+        return ready
+
+    def _existing(self, values: list[Any], tables: list[str]) -> dict[str, dict[str, Any]]:
+        key = self.key_field or RECORD_ID
+        found: dict[str, dict[str, Any]] = {}
+        present = [v for v in values if v is not None]
+        for start in range(0, len(present), _KEYS_PER_QUERY):
+            chunk = present[start : start + _KEYS_PER_QUERY]
+            listed = ", ".join(_quote(v) for v in chunk)
+            for record in self.client.select(self.app, f"{key} in ({listed})", [key, *tables]):
+                found[_key_text(record[key]["value"])] = record
+        return found
+
+    def _requests(self, batch: list[Outgoing]) -> list[_Request]:
+        inserts = [o for o in batch if self.mode == "insert" or o.key_value is None]
+        changes = [o for o in batch if self.mode != "insert" and o.key_value is not None]
+        out: list[_Request] = []
+        for rows, method in ((inserts, "POST"), (changes, "PUT")):
+            for start in range(0, len(rows), RECORDS_PER_WRITE):
+                chunk = rows[start : start + RECORDS_PER_WRITE]
+                out.append(_Request(method, chunk, upsert=self.mode == "upsert"))
+        return out
+
+    # --- the write ----------------------------------------------------------------------------
+
+    def _payload(self, request: _Request) -> dict[str, Any]:
+        if request.method == "POST":
+            return {"app": self.app, "records": [o.record for o in request.rows]}
+        items = []
+        for o in request.rows:
+            if self.key_field == RECORD_ID:
+                items.append({"id": o.key_value, "record": o.record})
+            else:
+                update_key = {"field": self.key_field, "value": o.key_value}
+                items.append({"updateKey": update_key, "record": o.record})
+        payload: dict[str, Any] = {"app": self.app, "records": items}
+        if request.upsert:
+            payload["upsert"] = True
+        return payload
+
+    def _send(self, requests: list[_Request], result: WriteResult) -> None:
+        """Send requests as one bulkRequest (or one call); on a record error, take out the
+        offending records, or split the failing request, and send the rest again."""
+        pending = [r for r in requests if r.rows]
+        while pending:
+            try:
+                answers = self._call(pending)
+            except KintoneError as exc:
+                if exc.code is None or exc.code in _CALL_ERRORS:
+                    raise
+                index = exc.bulk_index if exc.bulk_index is not None else 0
+                pending = self._isolate(pending, index, exc, result)
+                continue
+            for request, answer in zip(pending, answers, strict=True):
+                self._collect(request, answer, result)
+            return
+
+    def _call(self, requests: list[_Request]) -> list[Any]:
+        inserts_only = all(r.method == "POST" for r in requests)
+        if len(requests) == 1 and not self.use_bulk:
+            request = requests[0]
+            body = self.client.call(
+                request.method,
+                "records",
+                self._payload(request),
+                idempotent=request.method != "POST",
+                app=self.app,
+            )
+            return [body]
+        subs = [
+            {"method": r.method, "api": "records", "payload": self._payload(r)} for r in requests
+        ]
+        return self.client.bulk(subs, idempotent=not inserts_only)
+
+    def _isolate(
+        self, pending: list[_Request], index: int, exc: KintoneError, result: WriteResult
+    ) -> list[_Request]:
+        failing = pending[min(index, len(pending) - 1)]
+        bad = _record_errors(exc.errors)
+        rest = [r for r in pending if r is not failing]
+        if bad:
+            for position, problems in bad.items():
+                if position < len(failing.rows):
+                    row = failing.rows[position]
+                    for code, message in problems:
+                        result.refused.append(
+                            Refusal(row.key, code, exc.code or "", message, exc.error_id)
+                        )
+            kept = [row for i, row in enumerate(failing.rows) if i not in bad]
+            return [*rest, _Request(failing.method, kept, failing.upsert)]
+        if len(failing.rows) == 1:
+            result.refused.append(_refusal(failing.rows[0].key, None, exc))
+            return rest
+        # No record named in the error (GAIA_LO04, GAIA_RE20, GAIA_IL26...): halve the request
+        # until the record is alone.
+        half = len(failing.rows) // 2
+        first = _Request(failing.method, failing.rows[:half], failing.upsert)
+        second = _Request(failing.method, failing.rows[half:], failing.upsert)
+        return [*rest, first, second]
+
+    def _collect(self, request: _Request, answer: Mapping[str, Any], result: WriteResult) -> None:
+        if request.method == "POST":
+            for row, record_id in zip(request.rows, answer.get("ids", []), strict=True):
+                result.inserted.append((row.key, int(record_id)))
+            return
+        for row, item in zip(request.rows, answer.get("records", []), strict=True):
+            target = result.inserted if item.get("operation") == "INSERT" else result.updated
+            target.append((row.key, int(item["id"])))
+
+
+def _record_errors(errors: Mapping[str, Any]) -> dict[int, list[tuple[str, str]]]:
+    """`records[3].email.value: [..]` -> {3: [("email", "Required.")]}."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    for key, messages in errors.items():
+        m = _RECORD_KEY.match(key)
+        if m is None:
+            continue
+        code = _field_of(m.group(2))
+        for message in messages if isinstance(messages, list) else [messages]:
+            out.setdefault(int(m.group(1)), []).append((code, str(message)))
+    return out
+
+
+def _field_of(rest: str) -> str:
+    """`.orders.value[2].value.item.value` -> `orders[2].item`; `[qty].value` -> `qty`."""
+    rest = re.sub(r"^\[([^\]]+)\]", r".\1", rest)
+    rest = re.sub(r"\.value\[(\d+)\]\.value", r"[\1]", rest)
+    rest = re.sub(r"\.values?(\[\d+\])?(\.value)?$", "", rest)
+    return rest.strip(".")
+
+
+def _refusal(key: SourceKey, field_code: str | None, exc: KintoneError) -> Refusal:
+    return Refusal(key, field_code, exc.code or "", exc.kintone_message, exc.error_id)
+
+
+def _quote(value: Any) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _key_text(value: Any) -> str:
+    return str(value)
+
+
+def _with_record(out: Outgoing, record: dict[str, Any]) -> Outgoing:
+    return Outgoing(out.key, out.key_value, record, out.merge_tables)
+
+
+def _replace_files(record: dict[str, Any], client: KintoneClient) -> dict[str, Any]:
+    """The record with every FileUpload uploaded and replaced by its file key."""
+    if not any(_has_files(entry.get("value")) for entry in record.values()):
+        return record
+    out: dict[str, Any] = {}
+    for code, entry in record.items():
+        out[code] = {"value": _upload_value(entry.get("value"), client)}
+    return out
+
+
+def _has_files(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(
+            isinstance(v, FileUpload)
+            or (isinstance(v, dict) and any(_has_files(c.get("value")) for c in _cells(v)))
+            for v in value
+        )
+    return False
+
+
+def _cells(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    cells = row.get("value")
+    if isinstance(cells, dict):
+        yield from (c for c in cells.values() if isinstance(c, dict))
+
+
+def _upload_value(value: Any, client: KintoneClient) -> Any:
+    if not isinstance(value, list):
+        return value
+    out: list[Any] = []
+    for item in value:
+        if isinstance(item, FileUpload):
+            out.append({"fileKey": client.upload(item.name, item.data, item.content_type)})
+        elif isinstance(item, dict) and isinstance(item.get("value"), dict):
+            cells = {
+                code: {"value": _upload_value(cell.get("value"), client)}
+                for code, cell in item["value"].items()
+            }
+            out.append({**item, "value": cells})
+        else:
+            out.append(item)
+    return out
+
+
+def _merge_tables(out: Outgoing, stored: Mapping[str, Any]) -> Outgoing:
+    """Give merged table rows the ids and unmapped subfields of the stored rows they match."""
+    record = dict(out.record)
+    for table, row_key in out.merge_tables.items():
+        current = {
+            _key_text(row["value"].get(row_key, {}).get("value")): row
+            for row in stored.get(table, {}).get("value", [])
+        }
+        rows = []
+        for row in record[table]["value"]:
+            match = current.get(_key_text(row["value"].get(row_key, {}).get("value")))
+            if match is None:
+                rows.append(row)
+                continue
+            cells = {
+                code: {"value": cell.get("value")}
+                for code, cell in match["value"].items()
+                if code not in row["value"] and _writable_cell(cell)
+            }
+            rows.append({"id": match["id"], "value": {**cells, **row["value"]}})
+        record[table] = {"value": rows}
+    return Outgoing(out.key, out.key_value, record, out.merge_tables)
+
+
+def _writable_cell(cell: Mapping[str, Any]) -> bool:
+    # Stored files come back as download keys, which a write cannot take; CALC is computed.
+    return cell.get("type") not in ("CALC", "FILE")
