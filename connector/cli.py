@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from connector.sync import SyncReport
+
+EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_REFUSED = 3
+"""A run that wrote what it could but refused some rows."""
 
 
 @click.group()
@@ -138,6 +147,143 @@ def emulator(
         f"Kintone emulator on http://{host}:{port} (official clients: http://localhost:{port})"
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+# --- sync commands ----------------------------------------------------------------------------
+
+project_option = click.option(
+    "--project",
+    "project_file",
+    default="kintone-sync.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The project file.",
+)
+output_option = click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json prints one object for machines.",
+)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Our errors as one message and an exit code; anything else is a bug and shows its trace."""
+    from connector.errors import ConfigError, KintoneSyncError, PreflightError
+
+    try:
+        yield
+    except (ConfigError, PreflightError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except KintoneSyncError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def _summary(report: SyncReport) -> str:
+    verb = "would be " if report.dry_run else ""
+    lines = [
+        f"{report.job} -> app {report.app} ({report.mode}{', dry run' if report.dry_run else ''})",
+        f"  rows read   {report.rows_read:>9,}",
+        f"  {verb}inserted    {report.inserted:>9,}",
+        f"  {verb}updated     {report.updated:>9,}",
+        f"  unchanged   {report.unchanged:>9,}",
+        f"  refused     {report.refused:>9,}",
+        f"  API calls   {report.calls:>9,}"
+        + (f"  ({report.retries} retried)" if report.retries else ""),
+        f"  duration    {report.seconds:>9.1f} s",
+    ]
+    for r in report.refusals[:20]:
+        key = ", ".join(str(v) for v in r.key)
+        where = f" field {r.field}" if r.field else ""
+        ref = f" (id {r.error_id})" if r.error_id else ""
+        lines.append(f"  refused row {key}{where}: {r.message} [{r.code}]{ref}")
+    if len(report.refusals) > 20:
+        lines.append(f"  ... and {len(report.refusals) - 20} more refusals (--output json)")
+    return "\n".join(lines)
+
+
+def _emit(report: SyncReport, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+    else:
+        click.echo(_summary(report))
+    if report.refused:
+        sys.exit(EXIT_REFUSED)
+
+
+@main.command()
+@click.argument("job")
+@project_option
+@output_option
+def run(job: str, project_file: Path, output: str) -> None:
+    """Sync one job (a mapping file in mappings/) and print what it did."""
+    from connector.config import load_project
+    from connector.sync import sync
+
+    with _errors():
+        report = sync(load_project(project_file), job)
+    _emit(report, output)
+
+
+@main.command()
+@click.argument("job")
+@project_option
+@output_option
+def plan(job: str, project_file: Path, output: str) -> None:
+    """Show what a run would insert, update and refuse; writes nothing."""
+    from connector.config import load_project
+    from connector.sync import sync
+
+    with _errors():
+        report = sync(load_project(project_file), job, dry_run=True)
+    _emit(report, output)
+
+
+@main.command()
+@click.argument("job")
+@project_option
+def check(job: str, project_file: Path) -> None:
+    """Test the connection and the mapping, read-only: every problem listed at once."""
+    from connector.config import load_project
+    from connector.sync import open_job
+
+    with _errors():
+        found = open_job(load_project(project_file), job)
+        key = found.spec.key
+        fields = [key] if key and key != "$id" else []
+        first = next(found.client.select(found.app, None, fields), None)
+        found.source.verify_keys()
+        rows = found.source.count()
+    click.echo(f"{job}: app {found.app} answers; the mapping fits its form")
+    click.echo(f"  read one record: {'yes' if first else 'the app has no records yet'}")
+    click.echo(f"  source rows: {rows:,}, primary key unique and never NULL")
+
+
+@main.command()
+def schema() -> None:
+    """Print the mapping file's JSON Schema (for editors)."""
+    from connector.mapping.spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@project_option
+@click.option("--port", default=0, type=int, help="Emulator port; a free one when 0.")
+def demo(project_file: Path, port: int) -> None:
+    """Build the sample warehouse, start a local emulator, and run every job of the project."""
+    from connector.demo import run_demo
+
+    with _errors():
+        reports = run_demo(project_file, port=port, echo=click.echo)
+    for report in reports:
+        click.echo(_summary(report))
+    if any(r.refused for r in reports):
+        sys.exit(EXIT_REFUSED)
 
 
 if __name__ == "__main__":
