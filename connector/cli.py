@@ -253,11 +253,14 @@ def check(job: str, project_file: Path) -> None:
 
     with _errors():
         found = open_job(load_project(project_file), job)
-        key = found.spec.key
-        fields = [key] if key and key != "$id" else []
-        first = next(found.client.select(found.app, None, fields), None)
-        found.source.verify_keys()
-        rows = found.source.count()
+        try:
+            key = found.spec.key
+            fields = [key] if key and key != "$id" else []
+            first = next(found.client.select(found.app, None, fields), None)
+            found.source.verify_keys()
+            rows = found.source.count()
+        finally:
+            found.close()
     click.echo(f"{job}: app {found.app} answers; the mapping fits its form")
     click.echo(f"  read one record: {'yes' if first else 'the app has no records yet'}")
     click.echo(f"  source rows: {rows:,}, primary key unique and never NULL")

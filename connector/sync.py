@@ -93,6 +93,13 @@ class Job:
     form: Form
     source: SqlSource
     children: dict[str, SqlSource]
+    engine: Engine
+    owns_engine: bool
+
+    def close(self) -> None:
+        """Release the warehouse connection when the job opened it."""
+        if self.owns_engine:
+            self.engine.dispose()
 
 
 def open_job(
@@ -111,6 +118,7 @@ def open_job(
         PreflightError: the mapping, the app and the source disagree; lists every problem.
     """
     spec = project.mapping(name)
+    owns_engine = engine is None
     engine = engine or create_engine_from_url(_local_url(project.source.url, project.root))
     if http is None:
         http = connect(project.connections[spec.connection], root=project.root, env=env)
@@ -133,12 +141,18 @@ def open_job(
         )
         for code, t in spec.subtables.items()
     }
-    problems = check_mapping(
-        spec, form, source.columns(), {code: s.columns() for code, s in children.items()}
-    )
+    job = Job(name, spec, app, client, form, source, children, engine, owns_engine)
+    try:
+        problems = check_mapping(
+            spec, form, source.columns(), {code: s.columns() for code, s in children.items()}
+        )
+    except BaseException:
+        job.close()
+        raise
     if problems:
+        job.close()
         raise PreflightError(str(app), problems)
-    return Job(name, spec, app, client, form, source, children)
+    return job
 
 
 def sync(
@@ -160,9 +174,16 @@ def sync(
     """
     started = time.monotonic()
     job = open_job(project, name, http=http, engine=engine, env=env, retry=retry)
+    try:
+        return _run(job, project.root, dry_run=dry_run, use_bulk=use_bulk, started=started)
+    finally:
+        job.close()
+
+
+def _run(job: Job, root: Path, *, dry_run: bool, use_bulk: bool, started: float) -> SyncReport:
     job.source.verify_keys()
-    report = SyncReport(name, job.app, job.spec.mode, dry_run=dry_run)
-    mapper = Mapper(job.spec, job.form, base_dir=project.root)
+    report = SyncReport(job.name, job.app, job.spec.mode, dry_run=dry_run)
+    mapper = Mapper(job.spec, job.form, base_dir=root)
     writer = RecordWriter(job.client, job.app, job.spec.mode, job.spec.key, use_bulk=use_bulk)
     pending: list[Outgoing] = []
 
