@@ -88,7 +88,8 @@ class TableSpec:
     """Where rows come from: a table (``schema.table`` allowed) or a query, and its key.
 
     ``key`` is the primary key of a parent, or for a child the columns that join to the
-    parent key, in the same order. ``order_by`` orders a child's rows within one parent.
+    parent key, in the same order; reading needs it, listing the columns does not.
+    ``order_by`` orders a child's rows within one parent.
     Keys must be of types whose SQL order matches Python order (integers, text; text keys
     are ordered with the "C" collation on PostgreSQL, DuckDB's default is already binary).
     """
@@ -101,8 +102,6 @@ class TableSpec:
     def __post_init__(self) -> None:
         if (self.table is None) == (self.query is None):
             raise ConfigError("give exactly one of table or query", key="source")
-        if not self.key:
-            raise ConfigError("a source needs its key columns (primary_key)", key="source")
 
 
 class SqlSource:
@@ -273,6 +272,8 @@ class SqlSource:
         return self._described
 
     def _check_columns(self, names: Sequence[str], setting: str) -> None:
+        if setting == "primary_key" and not names:
+            raise ConfigError("a source needs its key columns (primary_key)", key="source")
         known = self.columns()
         for name in names:
             if name not in known:

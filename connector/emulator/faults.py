@@ -8,6 +8,7 @@ import random
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
@@ -156,6 +157,8 @@ class Stats:
         self.endpoints: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
         self.apps: dict[int, Counter[str]] = {}
+        self.daily: dict[int, Counter[str]] = {}
+        """API calls per app per UTC day, the figure Kintone's 10,000-a-day limit counts."""
         self.records: Counter[str] = Counter()
 
     def http(self, method: str, path: str, status: int) -> None:
@@ -170,8 +173,10 @@ class Stats:
         (API.md §3); `apps` holds the app the call touched.
         """
         key = f"{method} {api}"
+        today = datetime.now(UTC).strftime("%Y-%m-%d")
         for app in apps:
             self.apps.setdefault(app, Counter())[key] += 1
+            self.daily.setdefault(app, Counter())[today] += 1
         self.records[key] += records
 
     def report(self) -> dict[str, Any]:
@@ -180,7 +185,11 @@ class Stats:
             "endpoints": dict(self.endpoints),
             "statuses": dict(self.statuses),
             "apps": {
-                str(app): {"requests": sum(calls.values()), "calls": dict(calls)}
+                str(app): {
+                    "requests": sum(calls.values()),
+                    "calls": dict(calls),
+                    "daily": dict(self.daily.get(app, {})),
+                }
                 for app, calls in sorted(self.apps.items())
             },
             "records": dict(self.records),

@@ -20,9 +20,6 @@ from typing import Any
 import duckdb
 import yaml
 
-warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-from starlette.testclient import TestClient  # noqa: E402
-
 from connector.config import load_project
 from connector.emulator import create_app, load_seed
 from connector.kintone.form import Form
@@ -61,6 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         build(root / "warehouse.duckdb", args.rows)

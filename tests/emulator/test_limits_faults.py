@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,8 @@ def test_stats_count_endpoints_statuses_and_app_calls(client: TestClient) -> Non
     assert stats["statuses"] == {"200": 1, "400": 1}  # app 3's record lacks its required sku
     assert stats["apps"]["1"]["calls"] == {"GET /k/v1/app.json": 1, "POST /k/v1/records.json": 1}
     assert stats["apps"]["3"]["requests"] == 1
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert stats["apps"]["1"]["daily"] == {today: 2}
     client.delete("/_emulator/stats")
     assert client.get("/_emulator/stats").json()["requests"] == 0
 

@@ -160,13 +160,15 @@ def test_unknown_dialect_and_missing_driver_mask_password() -> None:
     assert "etl:***@db/dw" in str(e.value)
 
 
-def test_table_spec_needs_exactly_one_source_and_a_key() -> None:
+def test_table_spec_needs_exactly_one_source_and_reading_needs_a_key(shop: Engine) -> None:
     with pytest.raises(ConfigError, match="exactly one of table or query"):
         TableSpec(table="t", query="SELECT 1", key=("id",))
     with pytest.raises(ConfigError, match="exactly one of table or query"):
         TableSpec(key=("id",))
+    keyless = SqlSource(shop, TableSpec(table="customers"))
+    assert keyless.columns() == ["customer_id", "name"]
     with pytest.raises(ConfigError, match="needs its key columns"):
-        TableSpec(table="t")
+        next(iter(keyless.read()))
 
 
 # ---------------------------------------------------------------- DuckDB sources
