@@ -74,8 +74,10 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             endpoints = client.get("/_emulator/stats").json()["endpoints"]
         writes = {k: v for k, v in endpoints.items() if not k.startswith("GET")}
-        print(f"cold upsert of {report.rows_read:,} rows: {report.inserted:,} inserted, "
-              f"{report.refused} refused, {elapsed:.1f} s")
+        print(
+            f"cold upsert of {report.rows_read:,} rows: {report.inserted:,} inserted, "
+            f"{report.refused} refused, {elapsed:.1f} s"
+        )
         print(f"  HTTP write calls: {sum(writes.values())} {writes}")
         print(f"  all HTTP calls:   {sum(endpoints.values())} {endpoints}")
 
