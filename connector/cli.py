@@ -247,23 +247,23 @@ def plan(job: str, project_file: Path, output: str) -> None:
 @click.argument("job")
 @project_option
 def check(job: str, project_file: Path) -> None:
-    """Test the connection and the mapping, read-only: every problem listed at once."""
+    """Test connection, rights, mapping and source, changing nothing; every problem at once."""
     from connector.config import load_project
-    from connector.sync import open_job
+    from connector.sync import check as run_check
 
     with _errors():
-        found = open_job(load_project(project_file), job)
-        try:
-            key = found.spec.key
-            fields = [key] if key and key != "$id" else []
-            first = next(found.client.select(found.app, None, fields), None)
-            found.source.verify_keys()
-            rows = found.source.count()
-        finally:
-            found.close()
-    click.echo(f"{job}: app {found.app} answers; the mapping fits its form")
-    click.echo(f"  read one record: {'yes' if first else 'the app has no records yet'}")
-    click.echo(f"  source rows: {rows:,}, primary key unique and never NULL")
+        result = run_check(load_project(project_file), job)
+    found = {True: "found its record", False: "no record has it yet", None: "not tried"}
+    click.echo(f"{job}: app {result.app} answers")
+    click.echo(f"  records read: {result.records_read}")
+    click.echo(f"  first source row's key: {found[result.key_found]}")
+    click.echo(f"  source rows: {result.source_rows:,}")
+    if result.problems:
+        click.echo(f"  {len(result.problems)} problem(s):")
+        for problem in result.problems:
+            click.echo(f"  - {problem}")
+        sys.exit(EXIT_USAGE)
+    click.echo("  no problems: ready to run")
 
 
 @main.command()
@@ -331,10 +331,11 @@ def init(
             )
         if connection not in project.connections:
             raise ConfigError(f"no connection {connection!r}", file=str(project_file))
-        client = KintoneClient(connect(project.connections[connection], root=project.root))
         app_ref: int | str = int(app) if app.isdigit() else app
-        app_id = app_ref if isinstance(app_ref, int) else client.find_app(app_ref)
-        form = Form.from_properties(client.form(app_id))
+        with connect(project.connections[connection], root=project.root) as http:
+            client = KintoneClient(http)
+            app_id = app_ref if isinstance(app_ref, int) else client.find_app(app_ref)
+            form = Form.from_properties(client.form(app_id))
         engine = create_engine_from_url(_local_url(project.source.url, project.root))
         try:
             columns = SqlSource(engine, TableSpec(table=table)).columns()

@@ -12,6 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from connector.config import ProjectConfig, load_project
+from connector.emulator.seed import Seed
 from connector.errors import ConfigError, SourceError
 from connector.sync import SyncReport, _local_url, sync
 
@@ -33,13 +34,15 @@ def build_sample(path: Path) -> bool:
 
 
 @contextmanager
-def serve_emulator(port: int = 0) -> Iterator[int]:
-    """The sample seed served on localhost in a background thread; yields the port."""
+def serve_emulator(port: int = 0, seed: Seed | None = None) -> Iterator[int]:
+    """A seed (the sample's by default) served on localhost in a background thread; yields
+    the port."""
     import uvicorn
 
     from connector.emulator import create_app, load_seed
 
-    seed = load_seed(Path(str(files("connector.samples").joinpath("emulator-seed.yaml"))))
+    if seed is None:
+        seed = load_seed(Path(str(files("connector.samples").joinpath("emulator-seed.yaml"))))
     if port == 0:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

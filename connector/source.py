@@ -181,7 +181,7 @@ class SqlSource:
         if problems:
             raise SourceError(f"{self.name}: {' and '.join(problems)}; {_FIX_KEYS}")
 
-    def read(self) -> Iterator[list[Row]]:
+    def read(self) -> Generator[list[Row], None, None]:
         """Chunks of at most ``chunk_size`` rows, ordered by key, streamed from the server.
 
         Raises:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,14 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from connector.config import ProjectConfig
-from connector.errors import PreflightError
+from connector.errors import PreflightError, SourceError
 from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
 from connector.kintone.form import Form
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
 from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
 from connector.mapping.spec import MappingSpec
-from connector.preflight import check_mapping
+from connector.preflight import check_mapping, check_rights
 from connector.source import SqlSource, TableSpec, create_engine_from_url
 from connector.writer import RecordWriter, WriteResult
 
@@ -95,11 +96,16 @@ class Job:
     children: dict[str, SqlSource]
     engine: Engine
     owns_engine: bool
+    owns_http: bool
+    problems: list[str] = field(default_factory=list)
+    """Pre-flight problems, when opened with `strict=False`."""
 
     def close(self) -> None:
-        """Release the warehouse connection when the job opened it."""
+        """Release the warehouse and HTTP connections the job opened itself."""
         if self.owns_engine:
             self.engine.dispose()
+        if self.owns_http:
+            self.client.http.close()
 
 
 def open_job(
@@ -110,8 +116,11 @@ def open_job(
     engine: Engine | None = None,
     env: Mapping[str, str] | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
+    strict: bool = True,
 ) -> Job:
     """Load a job's mapping, connect, read the app's form and check the mapping against it.
+
+    With `strict=False` the problems are kept in `Job.problems` instead of raised.
 
     Raises:
         ConfigError, SourceError, KintoneError: as the steps fail.
@@ -119,12 +128,20 @@ def open_job(
     """
     spec = project.mapping(name)
     owns_engine = engine is None
+    owns_http = http is None
     engine = engine or create_engine_from_url(_local_url(project.source.url, project.root))
     if http is None:
         http = connect(project.connections[spec.connection], root=project.root, env=env)
     client = KintoneClient(http, guest_space=spec.guest_space, retry=retry)
-    app = spec.app if isinstance(spec.app, int) else client.find_app(spec.app)
-    form = Form.from_properties(client.form(app))
+    try:
+        app = spec.app if isinstance(spec.app, int) else client.find_app(spec.app)
+        form = Form.from_properties(client.form(app))
+    except BaseException:
+        if owns_http:
+            http.close()
+        if owns_engine:
+            engine.dispose()
+        raise
     chunk = project.source.chunk_size
     source = SqlSource(
         engine,
@@ -141,7 +158,7 @@ def open_job(
         )
         for code, t in spec.subtables.items()
     }
-    job = Job(name, spec, app, client, form, source, children, engine, owns_engine)
+    job = Job(name, spec, app, client, form, source, children, engine, owns_engine, owns_http)
     try:
         problems = check_mapping(
             spec, form, source.columns(), {code: s.columns() for code, s in children.items()}
@@ -149,10 +166,76 @@ def open_job(
     except BaseException:
         job.close()
         raise
-    if problems:
+    if problems and strict:
         job.close()
         raise PreflightError(str(app), problems)
+    job.problems = problems
     return job
+
+
+@dataclass
+class CheckResult:
+    """What `kintone-sync check` found: the app answers, the source reads, every problem."""
+
+    job: str
+    app: int
+    records_read: int
+    key_found: bool | None
+    """Whether the first source row's key matched a record (None: no key, or no rows)."""
+    source_rows: int
+    problems: list[str]
+
+
+def check(
+    project: ProjectConfig,
+    name: str,
+    *,
+    http: httpx.Client | None = None,
+    engine: Engine | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CheckResult:
+    """Test connection, rights, mapping and source without changing anything.
+
+    One record is read, one query filtered on the key runs, the rights the mode needs are
+    probed with writes that cannot land, and the source's keys are verified.
+
+    Raises:
+        ConfigError, KintoneError: the job cannot even be opened (bad file, no connection).
+    """
+    job = open_job(project, name, http=http, engine=engine, env=env, strict=False)
+    try:
+        problems = list(job.problems)
+        records = job.client.call(
+            "GET", "records", {"app": job.app, "query": "limit 1"}, app=job.app
+        )["records"]
+        key_found = _probe_key(job)
+        problems += check_rights(job.client, job.app, job.spec.mode)
+        rows = 0
+        try:
+            job.source.verify_keys()
+            rows = job.source.count()
+        except SourceError as exc:
+            problems.append(f"source: {exc}")
+        return CheckResult(name, job.app, len(records), key_found, rows, problems)
+    finally:
+        job.close()
+
+
+def _probe_key(job: Job) -> bool | None:
+    key = job.spec.key
+    if key is None or job.problems:
+        return None
+    column = job.spec.fields[key].column
+    if column is None:
+        return None
+    with closing(job.source.read()) as chunks:
+        first = next(iter(next(chunks, [])), None)
+    if first is None or first.get(column) in (None, ""):
+        return None
+    value = str(first[column]).replace("\\", "\\\\").replace('"', '\\"')
+    query = f'{key} = "{value}" limit 1' if key != "$id" else f"$id = {first[column]} limit 1"
+    found = job.client.call("GET", "records", {"app": job.app, "query": query}, app=job.app)
+    return bool(found["records"])
 
 
 def sync(

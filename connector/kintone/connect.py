@@ -30,27 +30,6 @@ def connect(
     Raises:
         ConfigError: a variable is not set, a file is missing, or OAuth has no stored login.
     """
-    headers = {"User-Agent": USER_AGENT}
-    auth: httpx.Auth | None = None
-    a = conn.auth
-    if a.api_token_env is not None:
-        names = [a.api_token_env] if isinstance(a.api_token_env, str) else a.api_token_env
-        headers["X-Cybozu-API-Token"] = ",".join(secret(n, env) for n in names)
-    elif a.username_env is not None and a.password_env is not None:
-        login = f"{secret(a.username_env, env)}:{secret(a.password_env, env)}"
-        headers["X-Cybozu-Authorization"] = base64.b64encode(login.encode()).decode()
-    elif a.oauth is not None:
-        auth = OAuthRefresh(conn.base_url, a.oauth, root=root, env=env, transport=transport)
-    if conn.basic_auth is not None:
-        basic = conn.basic_auth
-        pair = f"{secret(basic.username_env, env)}:{secret(basic.password_env, env)}"
-        if auth is not None:
-            raise ConfigError(
-                "Basic auth and OAuth both need the Authorization header; a domain with Basic "
-                "auth needs API tokens or a password",
-                key="basic_auth",
-            )
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     cert: Any = None
     if conn.client_cert is not None:
         cert_file = root / conn.client_cert.cert_file
@@ -61,16 +40,36 @@ def connect(
             secret(conn.client_cert.password_env, env) if conn.client_cert.password_env else None
         )
         cert = (str(cert_file), key_file, password)
-    return httpx.Client(
-        base_url=conn.base_url.rstrip("/"),
-        headers=headers,
-        auth=auth,
-        timeout=conn.timeout_seconds,
-        verify=conn.verify_tls,
-        cert=cert,
-        proxy=conn.proxy,
-        transport=transport,
-    )
+    # The token endpoint is on the same domain: it needs the same certificate, proxy and TLS.
+    reach: dict[str, Any] = {
+        "timeout": conn.timeout_seconds,
+        "verify": conn.verify_tls,
+        "cert": cert,
+        "proxy": conn.proxy,
+        "transport": transport,
+    }
+    headers = {"User-Agent": USER_AGENT}
+    auth: httpx.Auth | None = None
+    a = conn.auth
+    if a.api_token_env is not None:
+        names = [a.api_token_env] if isinstance(a.api_token_env, str) else a.api_token_env
+        headers["X-Cybozu-API-Token"] = ",".join(secret(n, env) for n in names)
+    elif a.username_env is not None and a.password_env is not None:
+        login = f"{secret(a.username_env, env)}:{secret(a.password_env, env)}"
+        headers["X-Cybozu-Authorization"] = base64.b64encode(login.encode()).decode()
+    elif a.oauth is not None:
+        auth = OAuthRefresh(conn.base_url, a.oauth, root=root, env=env, client_options=reach)
+    if conn.basic_auth is not None:
+        basic = conn.basic_auth
+        pair = f"{secret(basic.username_env, env)}:{secret(basic.password_env, env)}"
+        if auth is not None:
+            raise ConfigError(
+                "Basic auth and OAuth both need the Authorization header; a domain with Basic "
+                "auth needs API tokens or a password",
+                key="basic_auth",
+            )
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return httpx.Client(base_url=conn.base_url.rstrip("/"), headers=headers, auth=auth, **reach)
 
 
 class OAuthRefresh(httpx.Auth):
@@ -84,13 +83,15 @@ class OAuthRefresh(httpx.Auth):
         root: Path,
         env: Mapping[str, str] | None,
         transport: httpx.BaseTransport | None = None,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.config = config
         self.token_file = root / config.token_file
         self.client_id = secret(config.client_id_env, env)
         self.client_secret = secret(config.client_secret_env, env)
-        self.transport = transport
+        self.client_options = dict(client_options or {"transport": transport})
+        """What the token request is sent with: the connection's timeout, TLS, proxy, transport."""
         if not self.token_file.exists():
             raise ConfigError(
                 f"no OAuth login stored in {self.token_file}; run `kintone-sync auth login` once",
@@ -117,7 +118,7 @@ class OAuthRefresh(httpx.Auth):
             PermanentKintoneError: the refresh token was refused (log in again).
         """
         stored = json.loads(self.token_file.read_text(encoding="utf-8"))
-        with httpx.Client(transport=self.transport) as http:
+        with httpx.Client(**self.client_options) as http:
             response = http.post(
                 f"{self.base_url}/oauth2/token",
                 data={"grant_type": "refresh_token", "refresh_token": stored["refresh_token"]},
