@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from connector.sync import SyncReport
+    from connector.job import SyncReport
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -222,7 +222,7 @@ def _emit(report: SyncReport, output: str) -> None:
 def run(job: str, project_file: Path, output: str) -> None:
     """Sync one job (a mapping file in mappings/) and print what it did."""
     from connector.config import load_project
-    from connector.sync import sync
+    from connector.job import sync
 
     with _errors():
         report = sync(load_project(project_file), job)
@@ -236,7 +236,7 @@ def run(job: str, project_file: Path, output: str) -> None:
 def plan(job: str, project_file: Path, output: str) -> None:
     """Show what a run would insert, update and refuse; writes nothing."""
     from connector.config import load_project
-    from connector.sync import sync
+    from connector.job import sync
 
     with _errors():
         report = sync(load_project(project_file), job, dry_run=True)
@@ -249,7 +249,7 @@ def plan(job: str, project_file: Path, output: str) -> None:
 def check(job: str, project_file: Path) -> None:
     """Test connection, rights, mapping and source, changing nothing; every problem at once."""
     from connector.config import load_project
-    from connector.sync import check as run_check
+    from connector.job import check as run_check
 
     with _errors():
         result = run_check(load_project(project_file), job)
@@ -320,7 +320,7 @@ def init(
     from connector.kintone.form import Form
     from connector.scaffold import scaffold
     from connector.source import SqlSource, TableSpec, create_engine_from_url
-    from connector.sync import _local_url
+    from connector.job import _local_url
 
     with _errors():
         project = load_project(project_file)

@@ -14,7 +14,7 @@ from pathlib import Path
 from connector.config import ProjectConfig, load_project
 from connector.emulator.seed import Seed
 from connector.errors import ConfigError, SourceError
-from connector.sync import SyncReport, _local_url, sync
+from connector.job import SyncReport, _local_url, sync
 
 SAMPLE_TOKEN = "sample-token"
 """The API token of the sample seed's app: a fixture, not a secret."""

@@ -24,7 +24,7 @@ from connector.config import load_project
 from connector.emulator import create_app, load_seed
 from connector.kintone.form import Form
 from connector.mapping.mapper import Mapper
-from connector.sync import sync
+from connector.job import sync
 
 REPO = Path(__file__).resolve().parents[2]
 

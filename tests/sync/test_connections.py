@@ -30,7 +30,7 @@ from connector.config import ProjectConfig
 from connector.emulator import Seed, create_app, load_seed
 from connector.errors import ConfigError, KintoneError, PermanentKintoneError
 from connector.kintone.connect import OAuthRefresh, connect, save_token
-from connector.sync import sync
+from connector.job import sync
 
 from .conftest import REPO
 

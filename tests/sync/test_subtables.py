@@ -13,7 +13,7 @@ import duckdb
 from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig
-from connector.sync import sync
+from connector.job import sync
 
 from .conftest import stored, write_mapping
 

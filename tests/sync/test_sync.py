@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig
 from connector.errors import SourceError
-from connector.sync import sync
+from connector.job import sync
 
 from .conftest import stats, stored, write_mapping
 

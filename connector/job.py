@@ -1,4 +1,4 @@
-"""One sync run: source rows, through the mapping, into the app; the report of what happened."""
+"""One sync job: open it, check it, run it; the report of what happened."""
 
 from __future__ import annotations
 
