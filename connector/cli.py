@@ -315,12 +315,12 @@ def init(
     """Write mappings/JOB.yaml from the app's fields and the table's columns, matched by name."""
     from connector.config import load_project
     from connector.errors import ConfigError
+    from connector.job import _local_url
     from connector.kintone.client import KintoneClient
     from connector.kintone.connect import connect
     from connector.kintone.form import Form
     from connector.scaffold import scaffold
     from connector.source import SqlSource, TableSpec, create_engine_from_url
-    from connector.job import _local_url
 
     with _errors():
         project = load_project(project_file)

@@ -22,9 +22,9 @@ import yaml
 
 from connector.config import load_project
 from connector.emulator import create_app, load_seed
+from connector.job import sync
 from connector.kintone.form import Form
 from connector.mapping.mapper import Mapper
-from connector.job import sync
 
 REPO = Path(__file__).resolve().parents[2]
 

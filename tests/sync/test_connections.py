@@ -29,8 +29,8 @@ from starlette.testclient import TestClient
 from connector.config import ProjectConfig
 from connector.emulator import Seed, create_app, load_seed
 from connector.errors import ConfigError, KintoneError, PermanentKintoneError
-from connector.kintone.connect import OAuthRefresh, connect, save_token
 from connector.job import sync
+from connector.kintone.connect import OAuthRefresh, connect, save_token
 
 from .conftest import REPO
 
