@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import tracemalloc
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from connector.emulator import create_app, load_seed
 from connector.job import sync
 from connector.kintone.form import Form
 from connector.mapping.mapper import Mapper
+from connector.source import SqlSource, TableSpec, create_engine_from_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,6 +95,24 @@ def main() -> None:
             mapper.map(row, {})
         elapsed = time.perf_counter() - started
         print(f"mapping: {len(rows):,} rows in {elapsed:.2f} s = {len(rows) / elapsed:,.0f} rows/s")
+        del rows
+
+        # Memory of the streaming stages (source read + mapping), for a quarter and all rows.
+        engine = create_engine_from_url(f"duckdb:///{root / 'warehouse.duckdb'}")
+        source = SqlSource(engine, TableSpec(table="customers", key=("customer_id",)))
+        for limit in (args.rows // 4, args.rows):
+            tracemalloc.start()
+            seen = 0
+            for chunk in source.read():
+                for row in chunk:
+                    mapper.map(row, {})
+                seen += len(chunk)
+                if seen >= limit:
+                    break
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            print(f"read + map {seen:,} rows: peak Python memory {peak / 2**20:.1f} MiB")
+        engine.dispose()
 
 
 if __name__ == "__main__":
