@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
+from starlette.types import ASGIApp
+
 from connector.config import ProjectConfig, load_project
 from connector.emulator.seed import Seed
 from connector.errors import ConfigError, SourceError
@@ -34,20 +36,15 @@ def build_sample(path: Path) -> bool:
 
 
 @contextmanager
-def serve_emulator(port: int = 0, seed: Seed | None = None) -> Iterator[int]:
-    """A seed (the sample's by default) served on localhost in a background thread; yields
-    the port."""
+def serve_app(app: ASGIApp, port: int = 0) -> Iterator[int]:
+    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread; yields the port."""
     import uvicorn
 
-    from connector.emulator import create_app, load_seed
-
-    if seed is None:
-        seed = load_seed(Path(str(files("connector.samples").joinpath("emulator-seed.yaml"))))
     if port == 0:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-    config = uvicorn.Config(create_app(seed), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -61,6 +58,17 @@ def serve_emulator(port: int = 0, seed: Seed | None = None) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_emulator(port: int = 0, seed: Seed | None = None) -> Iterator[int]:
+    """A seed (the sample's by default) served on localhost; yields the port."""
+    from connector.emulator import create_app, load_seed
+
+    if seed is None:
+        seed = load_seed(Path(str(files("connector.samples").joinpath("emulator-seed.yaml"))))
+    with serve_app(create_app(seed), port) as bound:
+        yield bound
 
 
 def run_demo(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -26,6 +27,16 @@ def make_client(seed: Seed, headers: dict[str, str] | None = None, **options: ob
     client = TestClient(app, base_url=BASE_URL)
     client.headers.update(headers if headers is not None else {"X-Cybozu-API-Token": "full-token"})
     return client
+
+
+def error(resp: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert a Kintone error answer (status, code, an id and a message) and return its body."""
+    assert resp.status_code == status, resp.text
+    body: dict[str, Any] = resp.json()
+    assert body["code"] == code, body
+    assert body["id"]
+    assert body["message"]
+    return body
 
 
 def password_header(login: str, password: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from connector.emulator import Seed
 from connector.emulator.seed import UserSeed
 
-from .conftest import make_client, password_header
+from .conftest import error, make_client, password_header
 
 ALICE = password_header("alice", "s3cret:x")
 BOB = password_header("bob", "hunter2")
@@ -21,15 +21,6 @@ CLIENT_ID = "sync-client"
 SECRET = "sync-secret"
 REDIRECT = "https://sync.example/callback"
 RECORD = {"code": {"value": "C-1"}}
-
-
-def error(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body: dict[str, Any] = resp.json()
-    assert body["code"] == code, body
-    assert body["id"]
-    assert body["message"]
-    return body
 
 
 def token(value: str) -> dict[str, str]:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from .conftest import make_client
-from .test_records_api import error, get
+from .conftest import error, make_client
+from .test_records_api import get
 
 
 def _post(codes: list[str]) -> dict[str, Any]:

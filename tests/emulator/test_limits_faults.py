@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
+from connector.demo import serve_app
 from connector.emulator import FaultRule, Seed, create_app
 from connector.emulator.faults import DroppedConnection
 
@@ -181,19 +179,8 @@ def test_data_file_survives_a_restart(seed: Seed, tmp_path: Path) -> None:
 @pytest.fixture
 def served(seed: Seed) -> Iterator[tuple[str, Any]]:
     app = create_app(seed)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(app) as port:
+        yield f"http://127.0.0.1:{port}", app
 
 
 def test_dropped_connection_over_a_socket(served: tuple[str, Any]) -> None:

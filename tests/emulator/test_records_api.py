@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from .conftest import make_client
+from .conftest import error, make_client
 
 
 def add(client: TestClient, **fields: Any) -> dict[str, Any]:
@@ -24,15 +24,6 @@ def get(client: TestClient, record_id: str | int, app: int = 1) -> dict[str, Any
     resp = client.get("/k/v1/record.json", params={"app": app, "id": record_id})
     assert resp.status_code == 200, resp.text
     return resp.json()["record"]
-
-
-def error(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert body["code"] == code, body
-    assert body["id"]
-    assert body["message"]
-    return body
 
 
 # --- add --------------------------------------------------------------------------------------

@@ -10,19 +10,10 @@ from starlette.testclient import TestClient
 
 from connector.emulator import Seed
 
-from .conftest import make_client, password_header
+from .conftest import error, make_client, password_header
 
 ALICE = password_header("alice", "s3cret:x")
 BOB = password_header("bob", "hunter2")
-
-
-def error(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body: dict[str, Any] = resp.json()
-    assert body["code"] == code, body
-    assert body["id"]
-    assert body["message"]
-    return body
 
 
 @pytest.fixture

@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +42,6 @@ elif not (NODE_MODULES / "@kintone" / "rest-api-client").is_dir() or not CLI_BIN
 def _require_official_clients() -> None:
     if _SKIP_REASON is not None:
         pytest.skip(_SKIP_REASON)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _node_env(base_url: str) -> dict[str, str]:
@@ -168,29 +159,11 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def _emulator_server() -> Iterator[int]:
-    import uvicorn
-
+    from connector.demo import serve_app
     from connector.emulator import create_app, load_seed
 
-    app = create_app(load_seed(SEED))
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="emulator-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive():
-            pytest.fail("the emulator server thread died while starting")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the emulator server did not start within 15 s")
-        time.sleep(0.02)
-    try:
+    with serve_app(create_app(load_seed(SEED))) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

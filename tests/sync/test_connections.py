@@ -9,8 +9,6 @@ import secrets
 import shutil
 import socket
 import stat
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 import yaml
 from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig
+from connector.demo import serve_app
 from connector.emulator import Seed, create_app, load_seed
 from connector.errors import ConfigError, KintoneError, PermanentKintoneError
 from connector.job import sync
@@ -62,24 +60,10 @@ FEW = {
 
 @contextmanager
 def serve(seed: Seed, **options: Any) -> Iterator[str]:
-    """The emulator served by uvicorn in a thread, as `connector.demo.serve_emulator` does."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    """The emulator served by uvicorn in a thread."""
     app = create_app(seed, options=seed.options.model_copy(update=options))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the emulator did not start on port {port}")
-        time.sleep(0.02)
-    try:
+    with serve_app(app) as port:
         yield f"http://localhost:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
