@@ -1,5 +1,6 @@
 """kintone-sync: warehouse rows into Kintone apps, by one mapping file per table."""
 
-from connector.job import SyncReport, check, sync
+from connector.job import check
+from connector.runner import SyncReport, sync
 
 __all__ = ["SyncReport", "check", "sync"]

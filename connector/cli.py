@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from connector.job import SyncReport
+    from connector.runner import SyncReport
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -222,7 +222,7 @@ def _emit(report: SyncReport, output: str) -> None:
 def run(job: str, project_file: Path, output: str) -> None:
     """Sync one job (a mapping file in mappings/) and print what it did."""
     from connector.config import load_project
-    from connector.job import sync
+    from connector.runner import sync
 
     with _errors():
         report = sync(load_project(project_file), job)
@@ -236,7 +236,7 @@ def run(job: str, project_file: Path, output: str) -> None:
 def plan(job: str, project_file: Path, output: str) -> None:
     """Show what a run would insert, update and refuse; writes nothing."""
     from connector.config import load_project
-    from connector.job import sync
+    from connector.runner import sync
 
     with _errors():
         report = sync(load_project(project_file), job, dry_run=True)

@@ -94,11 +94,41 @@ class SourceConfig(_Strict):
     chunk_size: int = Field(default=5000, ge=1)
 
 
+class StateConfig(_Strict):
+    """Where runs keep what they did: row to record id and payload hash, rejects, history."""
+
+    url: str | None = None
+    """A SQLAlchemy URL (`${VAR}` replaced); a SQLite file in .kintone-sync/ when unset. Use a
+    database such as PostgreSQL on runners whose disk does not last between runs."""
+
+
+class RetryConfig(_Strict):
+    """How transient errors (429, 5xx, lock errors, lost connections) are retried."""
+
+    attempts: int = Field(default=6, ge=1)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    """Base of the jittered exponential backoff; Retry-After is honoured when longer."""
+    max_backoff_seconds: float = Field(default=30.0, ge=0)
+
+
+class LimitsConfig(_Strict):
+    """How hard a run may press on Kintone."""
+
+    concurrency: int = Field(default=4, ge=1, le=50)
+    """bulkRequests in flight at once; Kintone allows 100 concurrent requests per domain."""
+    requests_per_second: float | None = Field(default=None, gt=0)
+    daily_budget: int = Field(default=10_000, ge=1)
+    """API calls per app per day; a run warns before it would pass this."""
+
+
 class ProjectConfig(_Strict):
     """The project file."""
 
     source: SourceConfig = SourceConfig()
     connections: dict[str, ConnectionConfig]
+    state: StateConfig = StateConfig()
+    retry: RetryConfig = RetryConfig()
+    limits: LimitsConfig = LimitsConfig()
     mappings_dir: str = "mappings"
     root: Path = Path(".")
     """The directory the project file sits in; relative paths resolve against it."""

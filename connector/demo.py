@@ -16,7 +16,8 @@ from starlette.types import ASGIApp
 from connector.config import ProjectConfig, load_project
 from connector.emulator.seed import Seed
 from connector.errors import ConfigError, SourceError
-from connector.job import SyncReport, _local_url, sync
+from connector.job import _local_url
+from connector.runner import SyncReport, sync
 
 SAMPLE_TOKEN = "sample-token"
 """The API token of the sample seed's app: a fixture, not a secret."""

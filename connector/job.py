@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -18,69 +16,11 @@ from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
 from connector.kintone.form import Form
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
-from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
 from connector.mapping.spec import MappingSpec
 from connector.preflight import check_mapping, check_rights
 from connector.source import SqlSource, TableSpec, create_engine_from_url
-from connector.writer import RecordWriter, WriteResult
 
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
-
-
-@dataclass
-class SyncReport:
-    """What a run did, row by row where it matters."""
-
-    job: str
-    app: int
-    mode: str
-    dry_run: bool = False
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    refusals: list[Refusal] = field(default_factory=list)
-    record_ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
-    """Source primary key -> Kintone record id, for the rows written."""
-    api_calls: dict[str, int] = field(default_factory=dict)
-    retries: int = 0
-    seconds: float = 0.0
-
-    @property
-    def refused(self) -> int:
-        """Rows refused (a row refused for two fields counts once)."""
-        return len({r.key for r in self.refusals})
-
-    @property
-    def calls(self) -> int:
-        return sum(self.api_calls.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "job": self.job,
-            "app": self.app,
-            "mode": self.mode,
-            "dry_run": self.dry_run,
-            "rows_read": self.rows_read,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "refused": self.refused,
-            "api_calls": self.calls,
-            "api_calls_by_endpoint": dict(self.api_calls),
-            "retries": self.retries,
-            "seconds": round(self.seconds, 3),
-            "refusals": [
-                {
-                    "key": list(r.key),
-                    "field": r.field,
-                    "code": r.code,
-                    "message": r.message,
-                    "error_id": r.error_id,
-                }
-                for r in self.refusals
-            ],
-        }
 
 
 @dataclass
@@ -116,6 +56,7 @@ def open_job(
     engine: Engine | None = None,
     env: Mapping[str, str] | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
+    requests_per_second: float | None = None,
     strict: bool = True,
 ) -> Job:
     """Load a job's mapping, connect, read the app's form and check the mapping against it.
@@ -132,7 +73,9 @@ def open_job(
     engine = engine or create_engine_from_url(_local_url(project.source.url, project.root))
     if http is None:
         http = connect(project.connections[spec.connection], root=project.root, env=env)
-    client = KintoneClient(http, guest_space=spec.guest_space, retry=retry)
+    client = KintoneClient(
+        http, guest_space=spec.guest_space, retry=retry, requests_per_second=requests_per_second
+    )
     try:
         app = spec.app if isinstance(spec.app, int) else client.find_app(spec.app)
         form = Form.from_properties(client.form(app))
@@ -236,79 +179,6 @@ def _probe_key(job: Job) -> bool | None:
     query = f'{key} = "{value}" limit 1' if key != "$id" else f"$id = {first[column]} limit 1"
     found = job.client.call("GET", "records", {"app": job.app, "query": query}, app=job.app)
     return bool(found["records"])
-
-
-def sync(
-    project: ProjectConfig,
-    name: str,
-    *,
-    dry_run: bool = False,
-    http: httpx.Client | None = None,
-    engine: Engine | None = None,
-    env: Mapping[str, str] | None = None,
-    retry: RetryPolicy = DEFAULT_RETRY,
-    use_bulk: bool = True,
-) -> SyncReport:
-    """Run one job: check, read, map and write; `dry_run` reads and maps but writes nothing.
-
-    Raises:
-        ConfigError, SourceError, PreflightError: before anything is written.
-        KintoneError: an error about the whole call, or a transient one past its retries.
-    """
-    started = time.monotonic()
-    job = open_job(project, name, http=http, engine=engine, env=env, retry=retry)
-    try:
-        return _run(job, project.root, dry_run=dry_run, use_bulk=use_bulk, started=started)
-    finally:
-        job.close()
-
-
-def _run(job: Job, root: Path, *, dry_run: bool, use_bulk: bool, started: float) -> SyncReport:
-    job.source.verify_keys()
-    report = SyncReport(job.name, job.app, job.spec.mode, dry_run=dry_run)
-    mapper = Mapper(job.spec, job.form, base_dir=root)
-    writer = RecordWriter(job.client, job.app, job.spec.mode, job.spec.key, use_bulk=use_bulk)
-    pending: list[Outgoing] = []
-
-    def flush() -> None:
-        if pending:
-            result = writer.plan(pending) if dry_run else writer.write(pending)
-            _count(report, result, dry_run)
-            pending.clear()
-
-    for row, children in _rows(job):
-        report.rows_read += 1
-        mapped = mapper.map(row, children)
-        if isinstance(mapped, list):
-            report.refusals += mapped
-            continue
-        pending.append(mapped)
-        if len(pending) >= BATCH:
-            flush()
-    flush()
-    report.api_calls = dict(job.client.calls)
-    report.retries = job.client.retries
-    report.seconds = time.monotonic() - started
-    return report
-
-
-def _rows(job: Job) -> Iterator[tuple[Row, Mapping[str, Sequence[Row]]]]:
-    if not job.children:
-        for chunk in job.source.read():
-            for row in chunk:
-                yield row, {}
-        return
-    for pairs in job.source.read_with_children(job.children):
-        yield from pairs
-
-
-def _count(report: SyncReport, result: WriteResult, dry_run: bool) -> None:
-    report.inserted += len(result.inserted)
-    report.updated += len(result.updated)
-    report.refusals += result.refused
-    if not dry_run:
-        for key, record_id in (*result.inserted, *result.updated):
-            report.record_ids[key] = record_id
 
 
 def _local_url(url: str, root: Path) -> str:

@@ -98,6 +98,8 @@ class TableSpec:
     query: str | None = None
     key: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
+    since: tuple[str, Any] | None = None
+    """(column, value): only rows whose column is greater, for incremental reads."""
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.query is None):
@@ -252,6 +254,18 @@ class SqlSource:
                 yield [dict(zip(names, values, strict=True)) for values in part]
 
     def _from(self) -> sa.FromClause:
+        base = self._base()
+        if self.spec.since is None:
+            return base
+        column, value = self.spec.since
+        return (
+            sa.select(sa.literal_column("*"))
+            .select_from(base)
+            .where(sa.column(column) > sa.bindparam("since_value", value))
+            .subquery("since")
+        )
+
+    def _base(self) -> sa.FromClause:
         if self.spec.table is not None:
             schema, _, name = self.spec.table.rpartition(".")
             return sa.table(name, schema=schema or None)

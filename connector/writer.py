@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -39,16 +40,22 @@ _KEYS_PER_QUERY = 100
 
 @dataclass
 class WriteResult:
-    """What one batch did: records added and changed (source key, record id), rows refused."""
+    """What one batch did: records added and changed (source key, record id), rows refused.
+
+    `error` is set when part of the batch could not be sent; what the other parts did is
+    still here, so it can be recorded before the error is raised.
+    """
 
     inserted: list[tuple[SourceKey, int]] = field(default_factory=list)
     updated: list[tuple[SourceKey, int]] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    error: KintoneError | None = None
 
     def extend(self, other: WriteResult) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.refused += other.refused
+        self.error = self.error or other.error
 
 
 @dataclass
@@ -71,28 +78,73 @@ class RecordWriter:
         key_field: str | None,
         *,
         use_bulk: bool = True,
+        concurrency: int = 1,
     ) -> None:
         self.client = client
         self.app = app
         self.mode = mode
         self.key_field = key_field
         self.use_bulk = use_bulk
+        self.concurrency = concurrency
 
     def write(self, batch: Sequence[Outgoing]) -> WriteResult:
-        """Write up to a few thousand records; refused rows are reported, the rest land.
+        """Write a batch; refused rows are reported, the rest land.
 
-        Raises:
-            KintoneError: an error about the call itself (auth, permissions, unknown app), or a
-                transient error that outlasted its retries.
+        Requests go out in groups (a bulkRequest of 20, or one request), up to `concurrency`
+        groups at once. A group that fails for a reason no record explains (auth, permissions,
+        an unknown app, a transient error past its retries) sets `error` on the result.
         """
         result = WriteResult()
-        ready = self._upload_files(batch, result)
-        ready = self._match_existing(ready, result)
+        try:
+            ready = self._upload_files(batch, result)
+            ready = self._match_existing(ready, result)
+        except KintoneError as exc:
+            result.error = exc
+            return result
         requests = self._requests(ready)
         step = REQUESTS_PER_BULK if self.use_bulk else 1
-        for start in range(0, len(requests), step):
-            self._send(requests[start : start + step], result)
+        groups = [requests[i : i + step] for i in range(0, len(requests), step)]
+        if self.concurrency <= 1 or len(groups) <= 1:
+            for group in groups:
+                result.extend(self._send_group(group))
+                if result.error is not None:
+                    break
+            return result
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for part in pool.map(self._send_group, groups):
+                result.extend(part)
         return result
+
+    def _send_group(self, group: list[_Request]) -> WriteResult:
+        part = WriteResult()
+        try:
+            self._send(group, part)
+        except KintoneError as exc:
+            part.error = exc
+        return part
+
+    def delete(self, record_ids: Sequence[int]) -> list[int]:
+        """Delete records by id; ids already gone are skipped. The ids that were deleted.
+
+        Raises:
+            KintoneError: the delete could not be done.
+        """
+        alive: list[int] = []
+        for start in range(0, len(record_ids), _KEYS_PER_QUERY):
+            chunk = ", ".join(str(i) for i in record_ids[start : start + _KEYS_PER_QUERY])
+            for record in self.client.select(self.app, f"$id in ({chunk})", ["$id"]):
+                alive.append(int(record["$id"]["value"]))
+        subs = [
+            {
+                "method": "DELETE",
+                "api": "records",
+                "payload": {"app": self.app, "ids": alive[i : i + RECORDS_PER_WRITE]},
+            }
+            for i in range(0, len(alive), RECORDS_PER_WRITE)
+        ]
+        for start in range(0, len(subs), REQUESTS_PER_BULK):
+            self.client.bulk(subs[start : start + REQUESTS_PER_BULK])
+        return alive
 
     def plan(self, batch: Sequence[Outgoing]) -> WriteResult:
         """What `write` would do, found by reading only: record ids 0 stand for new records.
@@ -103,7 +155,7 @@ class RecordWriter:
         if self.mode == "insert":
             result.inserted = [(out.key, 0) for out in batch]
             return result
-        existing = self._existing([out.key_value for out in batch], [])
+        existing = self.existing([out.key_value for out in batch], [])
         for out in batch:
             stored = existing.get(_key_text(out.key_value))
             if stored is not None:
@@ -144,7 +196,7 @@ class RecordWriter:
         if self.mode == "insert" or (self.mode == "upsert" and not merging):
             return batch
         tables = sorted({t for out in batch for t in out.merge_tables})
-        existing = self._existing([out.key_value for out in batch], tables)
+        existing = self.existing([out.key_value for out in batch], tables)
         ready = []
         for out in batch:
             stored = existing.get(_key_text(out.key_value))
@@ -154,7 +206,9 @@ class RecordWriter:
             ready.append(_merge_tables(out, stored) if stored and out.merge_tables else out)
         return ready
 
-    def _existing(self, values: list[Any], tables: list[str]) -> dict[str, dict[str, Any]]:
+    def existing(self, values: Sequence[Any], tables: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored records whose key has one of these values, by key text; `tables` are
+        SUBTABLE codes to read with them."""
         key = self.key_field or RECORD_ID
         found: dict[str, dict[str, Any]] = {}
         present = [v for v in values if v is not None]
@@ -200,6 +254,9 @@ class RecordWriter:
             try:
                 answers = self._call(pending)
             except KintoneError as exc:
+                if exc.ambiguous and all(r.method == "POST" for r in pending):
+                    pending = self._landed(pending, exc, result)
+                    continue
                 if exc.code is None or exc.code in _CALL_ERRORS:
                     raise
                 index = exc.bulk_index if exc.bulk_index is not None else 0
@@ -208,6 +265,30 @@ class RecordWriter:
             for request, answer in zip(pending, answers, strict=True):
                 self._collect(request, answer, result)
             return
+
+    def _landed(
+        self, pending: list[_Request], exc: KintoneError, result: WriteResult
+    ) -> list[_Request]:
+        """After an insert whose answer was lost, look up by key what landed; the rest go again.
+
+        An insert is never sent blind a second time: without a unique key to look up, the
+        error is raised and the rows stay pending for the next run to resolve.
+        """
+        if self.key_field is None or self.key_field == RECORD_ID:
+            raise exc
+        rows = [row for request in pending for row in request.rows]
+        found = self.existing([row.key_value for row in rows], [])
+        rest: list[Outgoing] = []
+        for row in rows:
+            stored = found.get(_key_text(row.key_value))
+            if stored is not None:
+                result.inserted.append((row.key, int(stored["$id"]["value"])))
+            else:
+                rest.append(row)
+        return [
+            _Request("POST", rest[i : i + RECORDS_PER_WRITE])
+            for i in range(0, len(rest), RECORDS_PER_WRITE)
+        ]
 
     def _call(self, requests: list[_Request]) -> list[Any]:
         inserts_only = all(r.method == "POST" for r in requests)

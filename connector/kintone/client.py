@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,6 +48,7 @@ class KintoneClient:
         guest_space: int | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
+        requests_per_second: float | None = None,
     ) -> None:
         self.http = http
         self.guest_space = guest_space
@@ -55,6 +57,9 @@ class KintoneClient:
         self.calls: Counter[str] = Counter()
         """HTTP requests sent, by `METHOD api`, retries included."""
         self.retries = 0
+        self._lock = threading.Lock()
+        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._next_slot = 0.0
 
     def path(self, api: str) -> str:
         """`records` -> `/k/v1/records.json`, or the guest-space path."""
@@ -111,14 +116,27 @@ class KintoneClient:
         return max(float(retry_after), jitter) if retry_after is not None else jitter
 
     def _before_sleep(self, state: RetryCallState) -> None:
-        self.retries += 1
+        with self._lock:
+            self.retries += 1
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0
         log.warning("retrying in %.1f s after: %s", wait, exc)
 
+    def _count(self, key: str) -> None:
+        """Count a request, and wait for its slot when a requests-per-second limit is set."""
+        with self._lock:
+            self.calls[key] += 1
+            if not self._interval:
+                return
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._interval
+        if slot > now:
+            self.sleep(slot - now)
+
     def _send(self, method: str, api: str, params: Mapping[str, Any], app: Any) -> Any:
         path = self.path(api)
-        self.calls[f"{method} {api}"] += 1
+        self._count(f"{method} {api}")
         try:
             if method in ("GET", "DELETE"):
                 query = encode_query(params)
@@ -205,7 +223,7 @@ class KintoneClient:
         path = self.path("file")
 
         def send() -> str:
-            self.calls["POST file"] += 1
+            self._count("POST file")
             try:
                 response = self.http.post(path, files={"file": (name, data, content_type)})
             except httpx.TransportError as exc:

@@ -78,6 +78,9 @@ class SourceSpec(_Strict):
     """A SELECT statement, used as a subquery."""
     primary_key: list[str] = Field(min_length=1)
     """The column or columns that identify a row."""
+    cursor: str | None = None
+    """A column that grows whenever a row changes (`updated_at`): later runs read only rows
+    past the value the last complete run reached."""
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SourceSpec:
@@ -146,6 +149,11 @@ class MappingSpec(_Strict):
     """Field code to column (or constant, or template)."""
     subtables: dict[str, SubtableSpec] = {}
     """SUBTABLE field code to its child rows."""
+    on_delete: Literal["keep", "delete"] = "keep"
+    """Rows that left the source: keep their records, or delete the records this job created
+    or last synced (never records entered by hand)."""
+    max_delete_share: float = Field(default=0.1, ge=0, le=1)
+    """A run refuses to delete more than this share of the job's records without --force."""
 
     _expand = field_validator("fields", mode="before")(_field_maps)
 

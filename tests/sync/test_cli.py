@@ -51,14 +51,14 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def test_run_prints_the_summary_then_plan_sees_updates(cli_project: Path) -> None:
+def test_run_prints_the_summary_then_plan_sees_nothing_to_do(cli_project: Path) -> None:
     result = invoke("run", "customers")
     assert result.exit_code == 0, result.output
     assert "customers -> app 1 (upsert)" in result.output
     assert "inserted        1,000" in result.output
     planned = invoke("plan", "customers", "--output", "json")
     report = json.loads(planned.output)
-    assert (report["dry_run"], report["updated"], report["inserted"]) == (True, 1000, 0)
+    assert (report["dry_run"], report["unchanged"], report["updated"]) == (True, 1000, 0)
     assert "POST bulkRequest" not in report["api_calls_by_endpoint"]
 
 

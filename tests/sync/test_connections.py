@@ -27,8 +27,8 @@ from connector.config import ProjectConfig
 from connector.demo import serve_app
 from connector.emulator import Seed, create_app, load_seed
 from connector.errors import ConfigError, KintoneError, PermanentKintoneError
-from connector.job import sync
 from connector.kintone.connect import OAuthRefresh, connect, save_token
+from connector.runner import sync
 
 from .conftest import REPO
 
@@ -300,11 +300,11 @@ def test_oauth_refresh_token_syncs_and_survives_expiry(
     with connect(project.connections["default"], root=root, env=OAUTH_ENV) as http:
         auth = http.auth
         assert isinstance(auth, OAuthRefresh)
-        first = sync(project, "few", env=OAUTH_ENV, http=http)
+        first = sync(project, "few", env=OAUTH_ENV, http=http, full_refresh=True)
         assert first.updated == 3
         before = auth.access
         assert live.post("/_emulator/oauth/expire").is_success
-        second = sync(project, "few", env=OAUTH_ENV, http=http)
+        second = sync(project, "few", env=OAUTH_ENV, http=http, full_refresh=True)
         assert (second.inserted, second.updated) == (0, 3)
         assert auth.access is not None
         assert auth.access != before  # refreshed on the 401, not ahead of the hour

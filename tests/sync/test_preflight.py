@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig
 from connector.errors import ConfigError, PreflightError
-from connector.job import sync
+from connector.runner import sync
 
 from .conftest import emulator_client, stats, write_mapping
 

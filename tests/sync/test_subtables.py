@@ -13,7 +13,7 @@ import duckdb
 from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig
-from connector.job import sync
+from connector.runner import sync
 
 from .conftest import stored, write_mapping
 
@@ -47,7 +47,7 @@ def merge_mapping() -> dict[str, Any]:
 def test_replace_rebuilds_rows_with_new_ids(project: ProjectConfig, kintone: TestClient) -> None:
     sync(project, "customers", http=kintone)
     first = [r["id"] for r in orders_of(kintone, "C-0003")]
-    sync(project, "customers", http=kintone)
+    sync(project, "customers", http=kintone, full_refresh=True)
     second = orders_of(kintone, "C-0003")
     assert len(second) == 3
     assert not set(first) & {r["id"] for r in second}

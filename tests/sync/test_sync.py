@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig
 from connector.errors import SourceError
-from connector.job import sync
+from connector.runner import sync
 
 from .conftest import stats, stored, write_mapping
 
@@ -54,18 +54,23 @@ def test_upsert_again_updates_without_duplicates(
         con.execute("UPDATE customers SET full_name = 'Renamed' WHERE customer_id = 'C-0001'")
         con.execute("INSERT INTO customers (customer_id, full_name) VALUES ('C-9999', 'New')")
     report = sync(project, "customers", http=kintone)
-    assert (report.inserted, report.updated) == (1, 1000)
+    assert (report.inserted, report.updated, report.unchanged) == (1, 1, 999)
     records = by_key(stored(kintone))
     assert len(records) == 1001
     assert records["C-0001"]["name"]["value"] == "Renamed"
     assert records["C-9999"]["segment"]["value"] is None
 
 
-def test_dry_run_reads_and_writes_nothing(project: ProjectConfig, kintone: TestClient) -> None:
+def test_dry_run_reads_and_writes_nothing(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
     sync(project, "customers", http=kintone)
     before = stats(kintone)["endpoints"]
+    with duckdb.connect(str(project_dir / "warehouse.duckdb")) as con:
+        con.execute("UPDATE customers SET full_name = 'Renamed' WHERE customer_id = 'C-0001'")
     report = sync(project, "customers", http=kintone, dry_run=True)
-    assert (report.inserted, report.updated, report.dry_run) == (0, 1000, True)
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 999)
+    assert report.dry_run
     after = stats(kintone)["endpoints"]
     assert after.get("POST /k/v1/bulkRequest.json") == before.get("POST /k/v1/bulkRequest.json")
 

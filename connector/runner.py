@@ -1,0 +1,454 @@
+"""One run of a job: rows compared with the state, only changes written, every outcome kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from connector.config import ProjectConfig
+from connector.errors import KintoneSyncError
+from connector.job import Job, open_job
+from connector.kintone.client import RetryPolicy
+from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
+from connector.mapping.convert import FileUpload
+from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
+from connector.source import SqlSource
+from connector.state import StateStore, pk_text
+from connector.writer import RecordWriter, WriteResult
+
+log = logging.getLogger(__name__)
+BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
+
+
+class DeleteCapError(KintoneSyncError):
+    """A run would delete more records than the mapping's max_delete_share allows."""
+
+
+@dataclass
+class SyncReport:
+    """What a run did, row by row where it matters."""
+
+    job: str
+    app: int
+    mode: str
+    dry_run: bool = False
+    run_id: int | None = None
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    refusals: list[Refusal] = field(default_factory=list)
+    record_ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    """Source primary key -> Kintone record id, for the rows written."""
+    api_calls: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """The error that ended the run, with Kintone's error id when there was one."""
+
+    @property
+    def refused(self) -> int:
+        """Rows refused (a row refused for two fields counts once)."""
+        return len({r.key for r in self.refusals})
+
+    @property
+    def calls(self) -> int:
+        return sum(self.api_calls.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "app": self.app,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "run_id": self.run_id,
+            "rows_read": self.rows_read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "refused": self.refused,
+            "deleted": self.deleted,
+            "api_calls": self.calls,
+            "api_calls_by_endpoint": dict(self.api_calls),
+            "retries": self.retries,
+            "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+            "refusals": [
+                {
+                    "key": list(r.key),
+                    "field": r.field,
+                    "code": r.code,
+                    "message": r.message,
+                    "error_id": r.error_id,
+                }
+                for r in self.refusals
+            ],
+        }
+
+
+def sync(
+    project: ProjectConfig,
+    name: str,
+    *,
+    dry_run: bool = False,
+    full_refresh: bool = False,
+    force: bool = False,
+    http: httpx.Client | None = None,
+    engine: Engine | None = None,
+    env: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+    use_bulk: bool = True,
+    state: StateStore | None = None,
+) -> SyncReport:
+    """Run one job: check, read, compare with the state, write the changes, record everything.
+
+    `dry_run` reads and maps but writes nothing; `full_refresh` sends every row again; `force`
+    lets a run delete more than the mapping's `max_delete_share`.
+
+    Raises:
+        ConfigError, SourceError, PreflightError, StateError: before anything is written.
+        KintoneError: an error about a whole call, or a transient one past its retries; what
+            was written before it is recorded, so the next run carries on.
+        DeleteCapError: the run would delete too many records; nothing was deleted.
+    """
+    started = time.monotonic()
+    retry = retry or RetryPolicy(
+        project.retry.attempts, project.retry.backoff_seconds, project.retry.max_backoff_seconds
+    )
+    job = open_job(
+        project,
+        name,
+        http=http,
+        engine=engine,
+        env=env,
+        retry=retry,
+        requests_per_second=project.limits.requests_per_second,
+    )
+    own_state = state is None
+    store = state or StateStore.open(project.state.url, project.root)
+    try:
+        with store.lock(name):
+            run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh)
+            run.writer.use_bulk = use_bulk
+            return run.execute(force=force, started=started)
+    finally:
+        job.close()
+        if own_state:
+            store.close()
+
+
+class _Run:
+    """The steps of one run, sharing the job, the state and the report."""
+
+    def __init__(
+        self,
+        job: Job,
+        state: StateStore,
+        project: ProjectConfig,
+        *,
+        dry_run: bool,
+        full_refresh: bool,
+    ) -> None:
+        self.job = job
+        self.state = state
+        self.project = project
+        self.dry_run = dry_run
+        self.full_refresh = full_refresh
+        spec = job.spec
+        self.report = SyncReport(job.name, job.app, spec.mode, dry_run=dry_run)
+        self.mapper = Mapper(spec, job.form, base_dir=project.root)
+        self.writer = RecordWriter(
+            job.client, job.app, spec.mode, spec.key, concurrency=project.limits.concurrency
+        )
+        self.mapping_hash = _digest(spec.model_dump(mode="json"))
+        self.cursor_value: Any = None
+        self.calls_recorded = 0
+
+    def execute(self, *, force: bool, started: float) -> SyncReport:
+        job, state, report = self.job, self.state, self.report
+        job.source.verify_keys()
+        if self.dry_run:
+            self._loop(run_id=None)
+            return self._finish(started)
+        report.run_id = run_id = state.begin_run(
+            job.name, str(job.app), job.spec.mode, self.mapping_hash
+        )
+        status = "failed"
+        try:
+            self._warn_about_budget()
+            if state.last_mapping_hash(job.name) not in (None, self.mapping_hash):
+                report.warnings.append(
+                    "the mapping changed since the last complete run: rows whose records "
+                    "change with it are sent again"
+                )
+            self._resolve_pending(run_id)
+            incremental = self._loop(run_id)
+            if job.spec.on_delete == "delete" and not incremental:
+                self._delete_gone(run_id, force=force)
+            state.save_checkpoint(job.name, _encode(self.cursor_value), self.mapping_hash)
+            status = "refused" if report.refusals else "succeeded"
+        except KintoneSyncError as exc:
+            report.errors.append(str(exc))
+            raise
+        finally:
+            self._finish(started)
+            state.end_run(run_id, status, report.as_dict())
+        return report
+
+    def _finish(self, started: float) -> SyncReport:
+        self.report.seconds = time.monotonic() - started
+        self._record_usage()
+        return self.report
+
+    def _record_usage(self) -> None:
+        """Copy the client's counts into the report, and today's new calls into the state."""
+        report = self.report
+        report.api_calls = dict(self.job.client.calls)
+        report.retries = self.job.client.retries
+        if not self.dry_run:
+            total = report.calls
+            if total > self.calls_recorded:
+                self.state.add_usage(str(self.job.app), total - self.calls_recorded)
+            self.calls_recorded = total
+
+    # --- reading and writing ------------------------------------------------------------------
+
+    def _sources(self) -> tuple[SqlSource, bool]:
+        """The source, narrowed to rows past the last cursor value when the mapping has one."""
+        job = self.job
+        cursor = job.spec.source.cursor
+        last = None if (self.full_refresh or cursor is None) else self.state.cursor(job.name)
+        if cursor is None or last is None:
+            return job.source, False
+        spec = replace(job.source.spec, since=(cursor, _decode(last)))
+        return SqlSource(job.engine, spec, chunk_size=job.source.chunk_size), True
+
+    def _loop(self, run_id: int | None) -> bool:
+        """Read, map and write every row; whether the read was incremental."""
+        source, incremental = self._sources()
+        cursor = self.job.spec.source.cursor
+        batch: list[Outgoing] = []
+        refused: list[Refusal] = []
+        for row, children in _rows(source, self.job.children):
+            self.report.rows_read += 1
+            value = row.get(cursor) if cursor is not None else None
+            if value is not None and (self.cursor_value is None or value > self.cursor_value):
+                self.cursor_value = value
+            mapped = self.mapper.map(row, children)
+            if isinstance(mapped, list):
+                refused += mapped
+            else:
+                batch.append(mapped)
+            if len(batch) + len(refused) >= BATCH * self.writer.concurrency:
+                self._flush(batch, refused, run_id)
+                batch, refused = [], []
+        self._flush(batch, refused, run_id)
+        return incremental
+
+    def _flush(self, batch: list[Outgoing], refused: list[Refusal], run_id: int | None) -> None:
+        report, state, name = self.report, self.state, self.job.name
+        report.refusals += refused
+        if refused and run_id is not None:
+            state.record_refused(name, _reject_rows(refused), run_id)
+        hashes = {pk_text(o.key): _payload_hash(self.job.app, self.job.spec.key, o) for o in batch}
+        known = state.rows(name, hashes)
+        changed = []
+        unchanged = []
+        for out in batch:
+            key = pk_text(out.key)
+            before = known.get(key)
+            # Insert mode adds a row once; the other modes send it again when it changed.
+            if (
+                before is not None
+                and before.status == "synced"
+                and before.record_id
+                and (
+                    self.job.spec.mode == "insert"
+                    or (not self.full_refresh and before.payload_hash == hashes[key])
+                )
+            ):
+                unchanged.append(key)
+            else:
+                changed.append(out)
+        report.unchanged += len(unchanged)
+        if run_id is None:
+            if changed:
+                _count(report, self.writer.plan(changed), dry_run=True)
+            return
+        state.mark_seen(name, unchanged, run_id)
+        if changed:
+            state.mark_pending(name, [pk_text(o.key) for o in changed], run_id)
+            result = self.writer.write(changed)
+            _count(report, result, dry_run=False)
+            created = {pk_text(k) for k, _ in result.inserted}
+            state.record_written(
+                name,
+                [
+                    (pk_text(k), record_id, hashes[pk_text(k)], pk_text(k) in created)
+                    for k, record_id in (*result.inserted, *result.updated)
+                ],
+                run_id,
+            )
+            state.record_refused(name, _reject_rows(result.refused), run_id)
+            if result.error is not None:
+                raise result.error
+        state.heartbeat(name)
+        self._record_usage()
+
+    def _resolve_pending(self, run_id: int) -> None:
+        """Rows a crashed run sent without recording the answer.
+
+        Update and upsert simply send them again. An insert is never sent blind twice: the
+        records are looked up by key, and those found are recorded as this job's.
+        """
+        job = self.job
+        keys = self.state.pending(job.name)
+        if not keys or job.spec.mode != "insert":
+            return
+        if job.spec.key is None:
+            raise KintoneSyncError(
+                f"{len(keys)} row(s) of job {job.name} were being inserted when a run stopped, "
+                "and without a key field it cannot be told which landed; give the mapping a "
+                "unique key field, or check the app and clear .kintone-sync state for the job"
+            )
+        column = job.spec.fields[job.spec.key].column
+        outgoing = []
+        for chunk in job.source.read():
+            for row in chunk:
+                key = pk_text(tuple(row[c] for c in job.spec.source.primary_key))
+                if key in keys and column is not None:
+                    outgoing.append(Outgoing(tuple(json.loads(key)), row[column], {}))
+        found = self.writer.existing([o.key_value for o in outgoing], [])
+        landed = [
+            (pk_text(o.key), int(found[str(o.key_value)]["$id"]["value"]))
+            for o in outgoing
+            if str(o.key_value) in found
+        ]
+        # Found records are this job's; the payload hash is left empty so they are compared
+        # afresh and updated if the row changed meanwhile.
+        self.state.record_written(
+            job.name, [(k, record_id, "", True) for k, record_id in landed], run_id
+        )
+
+    def _delete_gone(self, run_id: int, *, force: bool) -> None:
+        """Delete the records of rows that left the source: only records this job synced."""
+        job, state, report = self.job, self.state, self.report
+        gone = list(state.unseen(job.name, run_id))
+        doomed = [(k, s.record_id) for k, s in gone if s.record_id and s.status == "synced"]
+        others = [k for k, s in gone if not (s.record_id and s.status == "synced")]
+        state.forget(job.name, others)
+        if not doomed:
+            return
+        counts = state.counts(job.name)
+        total = sum(counts.values())
+        share = len(doomed) / max(total, 1)
+        if share > job.spec.max_delete_share and not force:
+            raise DeleteCapError(
+                f"job {job.name} would delete {len(doomed)} of its {total} records "
+                f"({share:.0%} > max_delete_share {job.spec.max_delete_share:.0%}); nothing was "
+                "deleted. Check the source, then run with --force if the deletes are meant"
+            )
+        ids = [int(record_id) for _, record_id in doomed if record_id is not None]
+        deleted = self.writer.delete(ids)
+        report.deleted += len(deleted)
+        state.forget(job.name, [k for k, _ in doomed])
+
+    def _warn_about_budget(self) -> None:
+        budget = self.project.limits.daily_budget
+        used = self.state.usage_today(str(self.job.app))
+        rows = self.job.source.count()
+        worst = -(-rows // BATCH) + len(self.job.children) + 3
+        if used + worst > budget:
+            message = (
+                f"app {self.job.app} has used {used:,} of its {budget:,} API calls today; this "
+                f"run may need up to {worst:,} more"
+            )
+            log.warning(message)
+            self.report.warnings.append(message)
+
+
+def _rows(
+    source: SqlSource, children: Mapping[str, SqlSource]
+) -> Iterator[tuple[Row, Mapping[str, Sequence[Row]]]]:
+    if not children:
+        for chunk in source.read():
+            for row in chunk:
+                yield row, {}
+        return
+    for pairs in source.read_with_children(children):
+        yield from pairs
+
+
+def _count(report: SyncReport, result: WriteResult, *, dry_run: bool) -> None:
+    report.inserted += len(result.inserted)
+    report.updated += len(result.updated)
+    report.refusals += result.refused
+    if not dry_run:
+        for key, record_id in (*result.inserted, *result.updated):
+            report.record_ids[key] = record_id
+
+
+def _reject_rows(refusals: Sequence[Refusal]) -> list[tuple[str, str | None, str, str, str | None]]:
+    return [(pk_text(r.key), r.field, r.code, r.message, r.error_id) for r in refusals]
+
+
+def _payload_hash(app: int, key_field: str | None, out: Outgoing) -> str:
+    """What a row sends, as a digest: app, key and record (files by content)."""
+    return _digest({"app": app, "key": key_field, "value": out.key_value, "record": out.record})
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=_plain, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, FileUpload):
+        return {"name": value.name, "sha256": hashlib.sha256(value.data).hexdigest()}
+    return str(value)
+
+
+def _encode(value: Any) -> str | None:
+    """A cursor value kept in the state with its type."""
+    if value is None:
+        return None
+    kind = (
+        "datetime"
+        if isinstance(value, datetime)
+        else "date"
+        if isinstance(value, date)
+        else "int"
+        if isinstance(value, int)
+        else "decimal"
+        if isinstance(value, Decimal | float)
+        else "str"
+    )
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    return json.dumps({"type": kind, "value": text})
+
+
+_DECODERS: dict[str, Any] = {
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "int": int,
+    "decimal": Decimal,
+    "str": str,
+}
+
+
+def _decode(text: str) -> Any:
+    data = json.loads(text)
+    return _DECODERS[data["type"]](data["value"])
