@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pytest
 
-from connector.cli import parse_fault
+from connector.cli.emulator import parse_fault
 from connector.emulator.errors import ApiError
 from connector.emulator.params import as_id, parse_json, parse_query_string
 from connector.emulator.seed import AppSeed

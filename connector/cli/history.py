@@ -1,0 +1,116 @@
+"""`runs` and `rejects`: what earlier runs did, and the rows they refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from connector.cli import _errors, main, output_option, project_option
+
+
+@main.command("runs")
+@click.argument("job", required=False)
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@project_option
+@output_option
+def runs_command(job: str | None, limit: int, project_file: Path, output: str) -> None:
+    """List the latest runs, of one job or of all."""
+    from connector.config import load_project
+    from connector.state import StateStore
+
+    with _errors():
+        project = load_project(project_file)
+        store = StateStore.open(project.state.url, project.root)
+        try:
+            found = store.runs(job, limit)
+        finally:
+            store.close()
+    if output == "json":
+        click.echo(json.dumps(found, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("no runs yet")
+        return
+    click.echo(
+        f"{'run':>5}  {'job':<16} {'started':<20} {'status':<11} {'read':>8} {'ins':>7} "
+        f"{'upd':>7} {'same':>8} {'refused':>7} {'del':>5} {'calls':>6}"
+    )
+    for r in found:
+        click.echo(
+            f"{r['id']:>5}  {r['job']:<16.16} {r['started']:<20} {r['status']:<11} "
+            f"{r.get('rows_read', 0):>8,} {r.get('inserted', 0):>7,} {r.get('updated', 0):>7,} "
+            f"{r.get('unchanged', 0):>8,} {r.get('refused', 0):>7,} {r.get('deleted', 0):>5,} "
+            f"{r.get('api_calls', 0):>6,}"
+        )
+        for error in r.get("errors") or []:
+            click.echo(f"       error: {error}")
+
+
+@main.command()
+@click.argument("job")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "csv", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--file",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the export to this file instead of the terminal.",
+)
+@project_option
+def rejects(job: str, fmt: str, target: Path | None, project_file: Path) -> None:
+    """Show the rows Kintone or the mapping refused; they are tried again on the next run."""
+    from connector.config import load_project
+    from connector.state import StateStore
+
+    with _errors():
+        project = load_project(project_file)
+        store = StateStore.open(project.state.url, project.root)
+        try:
+            found = store.rejects(job)
+        finally:
+            store.close()
+    rows = [
+        {
+            "key": ", ".join(str(v) for v in r.pk),
+            "field": r.field or "",
+            "code": r.code,
+            "message": r.message,
+            "error_id": r.error_id or "",
+            "run": r.run_id,
+            "at": datetime.fromtimestamp(r.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        for r in found
+    ]
+    if fmt == "json":
+        text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, fieldnames=["key", "field", "code", "message", "error_id", "run", "at"]
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    else:
+        lines = [f"{len(rows)} refused row(s) of job {job}"]
+        lines += [
+            f"  {r['key']}  {r['field'] or '-'}: {r['message']} [{r['code']}]"
+            + (f" (id {r['error_id']})" if r["error_id"] else "")
+            for r in rows
+        ]
+        text = "\n".join(lines) + "\n"
+    if target is not None:
+        target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(rows)} refused row(s) to {target}")
+    else:
+        click.echo(text, nl=False)

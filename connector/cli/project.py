@@ -1,0 +1,112 @@
+"""`init`, `auth login`, `schema`: set a project up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from connector.cli import _errors, main, project_option
+
+
+@main.command()
+@click.argument("job")
+@click.option("--app", required=True, help="App id or app code.")
+@click.option("--table", required=True, help="Source table (schema-qualified allowed).")
+@click.option("--primary-key", help="Comma-separated primary key columns.")
+@click.option("--key", help="Unique field code to match on (default: the first one matched).")
+@click.option(
+    "--mode", type=click.Choice(["insert", "update", "upsert"]), default="upsert", show_default=True
+)
+@click.option("--connection", default="default", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing mapping file.")
+@project_option
+def init(
+    job: str,
+    app: str,
+    table: str,
+    primary_key: str | None,
+    key: str | None,
+    mode: str,
+    connection: str,
+    force: bool,
+    project_file: Path,
+) -> None:
+    """Write mappings/JOB.yaml from the app's fields and the table's columns, matched by name."""
+    from connector.config import load_project
+    from connector.errors import ConfigError
+    from connector.job import _local_url
+    from connector.kintone.client import KintoneClient
+    from connector.kintone.connect import connect
+    from connector.kintone.form import Form
+    from connector.scaffold import scaffold
+    from connector.source import SqlSource, TableSpec, create_engine_from_url
+
+    with _errors():
+        project = load_project(project_file)
+        target = project.mapping_path(job)
+        if target.exists() and not force:
+            raise ConfigError(
+                "the mapping file exists; pass --force to overwrite", file=str(target)
+            )
+        if connection not in project.connections:
+            raise ConfigError(f"no connection {connection!r}", file=str(project_file))
+        app_ref: int | str = int(app) if app.isdigit() else app
+        with connect(project.connections[connection], root=project.root) as http:
+            client = KintoneClient(http)
+            app_id = app_ref if isinstance(app_ref, int) else client.find_app(app_ref)
+            form = Form.from_properties(client.form(app_id))
+        engine = create_engine_from_url(_local_url(project.source.url, project.root))
+        try:
+            columns = SqlSource(engine, TableSpec(table=table)).columns()
+        finally:
+            engine.dispose()
+        text = scaffold(
+            form,
+            columns,
+            app=app_ref,
+            table=table,
+            primary_key=[c.strip() for c in primary_key.split(",")] if primary_key else None,
+            key=key,
+            mode=mode,
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}; check it with: kintone-sync check {job}")
+
+
+@main.group()
+def auth() -> None:
+    """Sign in to Kintone with OAuth."""
+
+
+@auth.command("login")
+@click.option("--connection", default="default", show_default=True)
+@project_option
+def auth_login(connection: str, project_file: Path) -> None:
+    """Open Kintone's consent page and keep the refresh token for scheduled runs."""
+    import webbrowser
+
+    from connector.config import load_project
+    from connector.errors import ConfigError
+    from connector.kintone.login import login
+
+    def show(url: str) -> None:
+        click.echo(f"Sign in at:\n  {url}")
+        webbrowser.open(url)
+
+    with _errors():
+        project = load_project(project_file)
+        if connection not in project.connections:
+            raise ConfigError(f"no connection {connection!r}", file=str(project_file))
+        path = login(project.connections[connection], root=project.root, open_browser=show)
+    click.echo(f"signed in; the refresh token is in {path} (readable by you only)")
+
+
+@main.command()
+def schema() -> None:
+    """Print the mapping file's JSON Schema (for editors)."""
+    from connector.mapping.spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))

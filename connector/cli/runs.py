@@ -1,0 +1,117 @@
+"""`run`, `plan`, `check` and `demo`: sync jobs and say what they did."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from connector.cli import EXIT_REFUSED, EXIT_USAGE, _errors, main, output_option, project_option
+
+if TYPE_CHECKING:
+    from connector.runner import SyncReport
+
+
+def _summary(report: SyncReport) -> str:
+    verb = "would be " if report.dry_run else ""
+    lines = [
+        f"{report.job} -> app {report.app} ({report.mode}{', dry run' if report.dry_run else ''})",
+        f"  rows read   {report.rows_read:>9,}",
+        f"  {verb}inserted    {report.inserted:>9,}",
+        f"  {verb}updated     {report.updated:>9,}",
+        f"  unchanged   {report.unchanged:>9,}",
+        f"  refused     {report.refused:>9,}",
+        f"  deleted     {report.deleted:>9,}",
+        f"  API calls   {report.calls:>9,}"
+        + (f"  ({report.retries} retried)" if report.retries else ""),
+        f"  duration    {report.seconds:>9.1f} s",
+    ]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    for r in report.refusals[:20]:
+        key = ", ".join(str(v) for v in r.key)
+        where = f" field {r.field}" if r.field else ""
+        ref = f" (id {r.error_id})" if r.error_id else ""
+        lines.append(f"  refused row {key}{where}: {r.message} [{r.code}]{ref}")
+    if len(report.refusals) > 20:
+        lines.append(f"  ... and {len(report.refusals) - 20} more refusals (--output json)")
+    return "\n".join(lines)
+
+
+def _emit(report: SyncReport, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+    else:
+        click.echo(_summary(report))
+    if report.refused:
+        sys.exit(EXIT_REFUSED)
+
+
+@main.command()
+@click.argument("job")
+@project_option
+@output_option
+@click.option("--full-refresh", is_flag=True, help="Send every row again, changed or not.")
+@click.option("--force", is_flag=True, help="Delete past the mapping's max_delete_share.")
+def run(job: str, project_file: Path, output: str, full_refresh: bool, force: bool) -> None:
+    """Sync one job (a mapping file in mappings/) and print what it did."""
+    from connector.config import load_project
+    from connector.runner import sync
+
+    with _errors():
+        report = sync(load_project(project_file), job, full_refresh=full_refresh, force=force)
+    _emit(report, output)
+
+
+@main.command()
+@click.argument("job")
+@project_option
+@output_option
+def plan(job: str, project_file: Path, output: str) -> None:
+    """Show what a run would insert, update and refuse; writes nothing."""
+    from connector.config import load_project
+    from connector.runner import sync
+
+    with _errors():
+        report = sync(load_project(project_file), job, dry_run=True)
+    _emit(report, output)
+
+
+@main.command()
+@click.argument("job")
+@project_option
+def check(job: str, project_file: Path) -> None:
+    """Test connection, rights, mapping and source, changing nothing; every problem at once."""
+    from connector.config import load_project
+    from connector.job import check as run_check
+
+    with _errors():
+        result = run_check(load_project(project_file), job)
+    found = {True: "found its record", False: "no record has it yet", None: "not tried"}
+    click.echo(f"{job}: app {result.app} answers")
+    click.echo(f"  records read: {result.records_read}")
+    click.echo(f"  first source row's key: {found[result.key_found]}")
+    click.echo(f"  source rows: {result.source_rows:,}")
+    if result.problems:
+        click.echo(f"  {len(result.problems)} problem(s):")
+        for problem in result.problems:
+            click.echo(f"  - {problem}")
+        sys.exit(EXIT_USAGE)
+    click.echo("  no problems: ready to run")
+
+
+@main.command()
+@project_option
+@click.option("--port", default=0, type=int, help="Emulator port; a free one when 0.")
+def demo(project_file: Path, port: int) -> None:
+    """Build the sample warehouse, start a local emulator, and run every job of the project."""
+    from connector.demo import run_demo
+
+    with _errors():
+        reports = run_demo(project_file, port=port, echo=click.echo)
+    for report in reports:
+        click.echo(_summary(report))
+    if any(r.refused for r in reports):
+        sys.exit(EXIT_REFUSED)
