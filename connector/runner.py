@@ -233,7 +233,9 @@ class _Run:
         last = None if (self.full_refresh or cursor is None) else self.state.cursor(job.name)
         if cursor is None or last is None:
             return job.source, False
-        spec = replace(job.source.spec, since=(cursor, _decode(last)))
+        # A run that finds nothing new keeps the cursor where it was.
+        self.cursor_value = _decode(last)
+        spec = replace(job.source.spec, since=(cursor, self.cursor_value))
         return SqlSource(job.engine, spec, chunk_size=job.source.chunk_size), True
 
     def _loop(self, run_id: int | None) -> bool:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connector.errors import KintoneError
+from connector.errors import KintoneError, TransientKintoneError
 from connector.kintone.client import KintoneClient
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
 from connector.mapping.convert import FileUpload
@@ -257,7 +257,10 @@ class RecordWriter:
                 if exc.ambiguous and all(r.method == "POST" for r in pending):
                     pending = self._landed(pending, exc, result)
                     continue
-                if exc.code is None or exc.code in _CALL_ERRORS:
+                # Past its retries a transient error is about the call, not about a record.
+                if isinstance(exc, TransientKintoneError) or exc.code in _CALL_ERRORS:
+                    raise
+                if exc.code is None:
                     raise
                 index = exc.bulk_index if exc.bulk_index is not None else 0
                 pending = self._isolate(pending, index, exc, result)

@@ -17,7 +17,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
     Raises:
         click.BadParameter: an unknown key or a value of the wrong kind.
     """
-    ints = {"status", "after", "times"}
+    ints = {"status", "after", "times", "retry_after"}
     known = ints | {"path", "method", "code", "message", "drop"}
     out: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -65,7 +65,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
     multiple=True,
     metavar="SPEC",
     help="Scripted fault, e.g. path=bulkRequest.json,status=503,after=2,times=1 "
-    "(keys: path, method, status, code, message, drop=before|after, after, times).",
+    "(keys: path, method, status, code, message, drop=before|after, after, times, retry_after).",
 )
 @click.option("--fault-rate", type=float, help="Share of requests answered by a random fault.")
 @click.option("--random-seed", type=int, help="Seed of the random fault generator.")

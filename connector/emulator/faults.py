@@ -60,6 +60,8 @@ class FaultRule:
     drop: Literal["before", "after"] | None = None
     after: int = 0
     times: int = 1
+    retry_after: int | None = None
+    """Seconds for a `Retry-After` header on the fault's answer."""
     seen: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
@@ -95,6 +97,8 @@ class FaultRule:
             err.status = self.status
         if self.message is not None:
             err.message = self.message
+        if self.retry_after is not None:
+            err.headers["Retry-After"] = str(self.retry_after)
         return err
 
 
@@ -160,6 +164,8 @@ class Stats:
         self.daily: dict[int, Counter[str]] = {}
         """API calls per app per UTC day, the figure Kintone's 10,000-a-day limit counts."""
         self.records: Counter[str] = Counter()
+        self.max_running = 0
+        """The most `/k/` requests in flight at once."""
 
     def http(self, method: str, path: str, status: int) -> None:
         """One HTTP request as it left the emulator."""
@@ -193,6 +199,7 @@ class Stats:
                 for app, calls in sorted(self.apps.items())
             },
             "records": dict(self.records),
+            "max_running": self.max_running,
         }
 
 
@@ -244,6 +251,7 @@ class LimitsMiddleware:
             await _answer(send, api_error("GAIA_TO04"))
             return
         self.running += 1
+        self.stats.max_running = max(self.stats.max_running, self.running)
         try:
             if self.options.latency.per_request_ms > 0:
                 await asyncio.sleep(self.options.latency.per_request_ms / 1000)
@@ -270,7 +278,9 @@ class LimitsMiddleware:
 
 
 async def _answer(send: Send, err: ApiError) -> None:
-    headers = {"X-Cybozu-Error": err.code} if err.status == 429 else {}
+    headers = dict(err.headers)
+    if err.status == 429:
+        headers["X-Cybozu-Error"] = err.code
     response = JSONResponse(err.body(), status_code=err.status, headers=headers)
     await response({"type": "http"}, _no_receive, send)
 
