@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from connector.errors import KintoneSyncError
+from connector.source import create_engine_from_url
 
 DEFAULT_STATE = ".kintone-sync/state.db"
 STALE_LOCK_SECONDS = 600.0
@@ -146,9 +147,9 @@ class StateStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{path}"
         try:
-            engine = sa.create_engine(url)
-        except (SQLAlchemyError, ImportError) as exc:
-            raise StateError(f"cannot use the state store URL: {_mask(_first(exc))}") from None
+            engine = create_engine_from_url(url)
+        except KintoneSyncError as exc:
+            raise StateError(f"state store: {exc}") from None
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         return cls(engine)

@@ -4,7 +4,6 @@ and a PostgreSQL warehouse."""
 from __future__ import annotations
 
 import gc
-import getpass
 import secrets
 import shutil
 import socket
@@ -29,6 +28,7 @@ from connector.emulator import Seed, create_app, load_seed
 from connector.errors import ConfigError, KintoneError, PermanentKintoneError
 from connector.kintone.connect import OAuthRefresh, connect, save_token
 from connector.runner import sync
+from tests.pg import fresh_database
 
 from .conftest import REPO
 
@@ -466,34 +466,13 @@ INSERT INTO orders VALUES
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
-    admin: sa.Engine | None = None
-    for user in dict.fromkeys(("postgres", getpass.getuser())):
-        engine = sa.create_engine(
-            f"postgresql+psycopg://{user}@{PG}/postgres", isolation_level="AUTOCOMMIT"
-        )
-        try:
-            with engine.connect():
-                admin = engine
-                break
-        except sa.exc.OperationalError:
-            engine.dispose()
-    if admin is None:
-        pytest.skip(f"no PostgreSQL server with trust auth at {PG} (users postgres, current user)")
-    database = f"kintone_sync_{secrets.token_hex(6)}"
-    with admin.connect() as con:
-        con.exec_driver_sql(f"CREATE DATABASE {database}")
-    url = f"postgresql://{admin.url.username}@{PG}/{database}"
-    try:
+    """A fresh database holding the customers and orders tables, dropped afterwards."""
+    with fresh_database() as url:
         filler = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         with filler.begin() as con:
             con.exec_driver_sql(PG_SCHEMA)
         filler.dispose()
         yield url
-    finally:
-        with admin.connect() as con:
-            con.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.dispose()
 
 
 def test_postgresql_source_lands_exact_values(

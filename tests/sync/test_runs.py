@@ -366,3 +366,20 @@ def test_a_second_project_file_reads_the_same_state(project_dir: Path, kintone: 
     sync(project, "customers", http=kintone)
     again = load_project(project_dir / "kintone-sync.yaml")
     assert sync(again, "customers", http=kintone).unchanged == 1000
+
+
+def test_the_state_can_live_in_postgresql(project: ProjectConfig, kintone: TestClient) -> None:
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        remote = project.model_copy(update={"state": project.state.model_copy(update={"url": url})})
+        assert sync(remote, "customers", http=kintone).inserted == 1000
+        again = sync(remote, "customers", http=kintone)
+        assert again.unchanged == 1000
+        store = StateStore.open(url, project.root)
+        try:
+            assert store.counts("customers") == {"synced": 1000}
+            assert [r["status"] for r in store.runs("customers")] == ["succeeded", "succeeded"]
+        finally:
+            store.close()
+    assert not (project.root / ".kintone-sync" / "state.db").exists()
