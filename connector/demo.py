@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from connector.emulator.seed import Seed
 from connector.errors import ConfigError, SourceError
 from connector.job import _local_url
 from connector.runner import SyncReport, sync
+from connector.state import StateStore
 
 SAMPLE_TOKEN = "sample-token"
 """The API token of the sample seed's app: a fixture, not a secret."""
@@ -92,7 +94,13 @@ def run_demo(
     with serve_emulator(port) as bound:
         echo(f"local Kintone emulator on http://localhost:{bound}")
         local = _pointed_at(project, f"http://localhost:{bound}")
-        return [sync(local, job, env=env) for job in local.jobs()]
+        # The emulator starts empty each time, so the run's state must too.
+        with tempfile.TemporaryDirectory() as scratch:
+            state = StateStore.open(None, Path(scratch))
+            try:
+                return [sync(local, job, env=env, state=state) for job in local.jobs()]
+            finally:
+                state.close()
 
 
 def _pointed_at(project: ProjectConfig, base_url: str) -> ProjectConfig:

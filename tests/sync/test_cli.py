@@ -213,3 +213,14 @@ def test_the_published_json_schema_is_current() -> None:
 
     published = json.loads((REPO / "docs" / "mapping.schema.json").read_text(encoding="utf-8"))
     assert published == json_schema(), "run: kintone-sync schema > docs/mapping.schema.json"
+
+
+def test_the_demo_runs_the_sample_twice_from_scratch(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project_dir)
+    for _ in range(2):  # each demo has a fresh emulator, so each inserts everything again
+        result = invoke("demo")
+        assert result.exit_code == 0, result.output
+        assert "inserted        1,000" in result.output
+        assert "refused             0" in result.output
