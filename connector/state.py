@@ -432,13 +432,20 @@ class StateStore:
             if inserts:
                 full = [{"record_id": None, "payload_hash": None, **row} for row in inserts]
                 conn.execute(sa.insert(rows), full)
+            # One executemany per shape of change, not one statement per row.
+            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for key, values in changes:
                 if key in existing:
-                    conn.execute(
-                        sa.update(rows)
-                        .where(rows.c.job == job, rows.c.pk == key)
-                        .values(updated_at=now, **values)
-                    )
+                    params = {f"v_{c}": v for c, v in values.items()}
+                    params.update(k_job=job, k_pk=key, v_updated_at=now)
+                    shapes.setdefault(tuple(sorted(values)), []).append(params)
+            for columns, batch in shapes.items():
+                update = (
+                    sa.update(rows)
+                    .where(rows.c.job == sa.bindparam("k_job"), rows.c.pk == sa.bindparam("k_pk"))
+                    .values({c: sa.bindparam(f"v_{c}") for c in (*columns, "updated_at")})
+                )
+                conn.execute(update, batch)
 
     # --- API usage ----------------------------------------------------------------------------
 
