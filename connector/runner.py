@@ -309,6 +309,7 @@ class _Run:
                 raise result.error
         state.heartbeat(name)
         self._record_usage()
+        state.progress(run_id, report.as_dict())
 
     def _resolve_pending(self, run_id: int) -> None:
         """Rows a crashed run sent without recording the answer.

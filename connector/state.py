@@ -220,6 +220,15 @@ class StateStore:
             run_id = int(inserted[0])
         return run_id
 
+    def progress(self, run_id: int, report: Mapping[str, Any]) -> None:
+        """Keep a running run's report current, so a run that is killed still shows its work."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id)
+                .values(report=json.dumps(report, default=str))
+            )
+
     def end_run(self, run_id: int, status: str, report: Mapping[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(

@@ -383,3 +383,30 @@ def test_the_state_can_live_in_postgresql(project: ProjectConfig, kintone: TestC
         finally:
             store.close()
     assert not (project.root / ".kintone-sync" / "state.db").exists()
+
+
+def test_a_run_that_stops_midway_keeps_what_it_did(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    sql(
+        project_dir,
+        "INSERT INTO customers (customer_id, full_name) "
+        "SELECT printf('D-%05d', i), 'Extra' FROM range(1, 8001) AS t(i)",
+    )
+    # The second batch of bulkRequests fails for good: the first batch's work is recorded.
+    faults(kintone).add(FaultRule(path="bulkRequest.json", code="GAIA_DA02", after=4, times=0))
+    with pytest.raises(TransientKintoneError):
+        sync(project, "customers", http=kintone, retry=NO_WAIT)
+    store = StateStore.open(None, project_dir)
+    try:
+        (failed,) = store.runs("customers")
+        assert failed["status"] == "failed"
+        assert failed["inserted"] == 8000
+        assert failed["retries"] == 3
+        assert "GAIA_DA02" in failed["errors"][0]
+        assert store.counts("customers") == {"synced": 8000, "pending": 1000}
+    finally:
+        store.close()
+    faults(kintone).clear()
+    again = sync(project, "customers", http=kintone, retry=NO_WAIT)
+    assert (again.inserted, again.unchanged) == (1000, 8000)
