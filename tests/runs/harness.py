@@ -300,15 +300,7 @@ def kill_then_finish(
             out.pending_at_kill.append(pending_rows(root, job))
             out.records_at_kill.append(len(records_of(port)))
     for _ in range(max_runs):
-        done = subprocess.run(
-            command,
-            cwd=root,
-            env=env or cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = cli(root, *command[1:], env=env)
         out.exits.append(done.returncode)
         out.outputs.append(done.stdout + done.stderr)
         if done.returncode in (EXIT_OK, EXIT_REFUSED):
