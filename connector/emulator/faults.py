@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import threading
 from collections import Counter
@@ -39,6 +40,17 @@ class DroppedConnection(httpx.RemoteProtocolError):
     TestClient re-raises the app's exception, so it is raised as the transport error an httpx
     client would get from a real dropped connection.
     """
+
+
+class QuietDrops(logging.Filter):
+    """Keeps uvicorn from logging a traceback for every scripted dropped connection."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, DroppedConnection)
+
+
+logging.getLogger("uvicorn.error").addFilter(QuietDrops())
 
 
 @dataclass
