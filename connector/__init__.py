@@ -1,6 +1,7 @@
 """kintone-sync: warehouse rows into Kintone apps, by one mapping file per table."""
 
 from connector.job import check
-from connector.runner import SyncReport, sync
+from connector.report import SyncReport
+from connector.runner import sync
 
 __all__ = ["SyncReport", "check", "sync"]

@@ -18,7 +18,8 @@ from connector.config import ProjectConfig, load_project
 from connector.emulator.seed import Seed
 from connector.errors import ConfigError, SourceError
 from connector.job import _local_url
-from connector.runner import SyncReport, sync
+from connector.report import SyncReport
+from connector.runner import sync
 from connector.state import StateStore
 
 SAMPLE_TOKEN = "sample-token"

@@ -1,4 +1,4 @@
-"""One sync job: open it, check it, run it; the report of what happened."""
+"""One sync job opened: mapping loaded, connections made, the form read and checked."""
 
 from __future__ import annotations
 
@@ -15,12 +15,9 @@ from connector.errors import PreflightError, SourceError
 from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
 from connector.kintone.form import Form
-from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
 from connector.mapping.spec import MappingSpec
 from connector.preflight import check_mapping, check_rights
 from connector.source import SqlSource, TableSpec, create_engine_from_url
-
-BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,7 @@ from connector.kintone.client import RetryPolicy
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
 from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
+from connector.report import SyncReport
 from connector.source import SqlSource
 from connector.state import StateStore, pk_text
 from connector.writer import RecordWriter, WriteResult
@@ -32,71 +33,6 @@ BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
 
 class DeleteCapError(KintoneSyncError):
     """A run would delete more records than the mapping's max_delete_share allows."""
-
-
-@dataclass
-class SyncReport:
-    """What a run did, row by row where it matters."""
-
-    job: str
-    app: int
-    mode: str
-    dry_run: bool = False
-    run_id: int | None = None
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    refusals: list[Refusal] = field(default_factory=list)
-    record_ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
-    """Source primary key -> Kintone record id, for the rows written."""
-    api_calls: dict[str, int] = field(default_factory=dict)
-    retries: int = 0
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    """The error that ended the run, with Kintone's error id when there was one."""
-
-    @property
-    def refused(self) -> int:
-        """Rows refused (a row refused for two fields counts once)."""
-        return len({r.key for r in self.refusals})
-
-    @property
-    def calls(self) -> int:
-        return sum(self.api_calls.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "job": self.job,
-            "app": self.app,
-            "mode": self.mode,
-            "dry_run": self.dry_run,
-            "run_id": self.run_id,
-            "rows_read": self.rows_read,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "refused": self.refused,
-            "deleted": self.deleted,
-            "api_calls": self.calls,
-            "api_calls_by_endpoint": dict(self.api_calls),
-            "retries": self.retries,
-            "seconds": round(self.seconds, 3),
-            "warnings": list(self.warnings),
-            "errors": list(self.errors),
-            "refusals": [
-                {
-                    "key": list(r.key),
-                    "field": r.field,
-                    "code": r.code,
-                    "message": r.message,
-                    "error_id": r.error_id,
-                }
-                for r in self.refusals
-            ],
-        }
 
 
 def sync(

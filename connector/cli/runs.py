@@ -12,7 +12,7 @@ import click
 from connector.cli import EXIT_REFUSED, EXIT_USAGE, _errors, main, output_option, project_option
 
 if TYPE_CHECKING:
-    from connector.runner import SyncReport
+    from connector.report import SyncReport
 
 
 def _summary(report: SyncReport) -> str:

@@ -23,7 +23,8 @@ from connector.config import load_project
 from connector.demo import serve_app
 from connector.emulator import Seed, create_app, load_seed
 from connector.emulator.seed import Options
-from connector.runner import SyncReport, sync
+from connector.report import SyncReport
+from connector.runner import sync
 from connector.state import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
