@@ -246,6 +246,16 @@ class _Run:
         state.heartbeat(name)
         self._record_usage()
         state.progress(run_id, report.as_dict())
+        log.info(
+            "%s: %d rows read; %d inserted, %d updated, %d unchanged, %d refused; %d API calls",
+            name,
+            report.rows_read,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.refused,
+            report.calls,
+        )
 
     def _resolve_pending(self, run_id: int) -> None:
         """Rows a crashed run sent without recording the answer.

@@ -26,6 +26,8 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # One line per HTTP request drowns the run's own lines; retries are logged by the client.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 project_option = click.option(
