@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connector.errors import ConfigError
+from connector.kintone.limits import CONCURRENT_REQUESTS_PER_DOMAIN, REQUESTS_PER_APP_PER_DAY
 from connector.mapping.spec import MappingSpec, _explain, load_mapping
 
 PROJECT_FILE = "kintone-sync.yaml"
@@ -114,10 +115,10 @@ class RetryConfig(_Strict):
 class LimitsConfig(_Strict):
     """How hard a run may press on Kintone."""
 
-    concurrency: int = Field(default=4, ge=1, le=50)
+    concurrency: int = Field(default=4, ge=1, le=CONCURRENT_REQUESTS_PER_DOMAIN // 2)
     """bulkRequests in flight at once; Kintone allows 100 concurrent requests per domain."""
     requests_per_second: float | None = Field(default=None, gt=0)
-    daily_budget: int = Field(default=10_000, ge=1)
+    daily_budget: int = Field(default=REQUESTS_PER_APP_PER_DAY, ge=1)
     """API calls per app per day; a run warns before it would pass this."""
 
 
@@ -132,6 +133,16 @@ class ProjectConfig(_Strict):
     mappings_dir: str = "mappings"
     root: Path = Path(".")
     """The directory the project file sits in; relative paths resolve against it."""
+
+    @property
+    def source_url(self) -> str:
+        """The warehouse URL, a relative DuckDB path resolved against the project directory."""
+        url, prefix = self.source.url, "duckdb:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            rest = url[len(prefix) :]
+            if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
+                return prefix + str((self.root / rest).resolve())
+        return url
 
     def mapping_path(self, job: str) -> Path:
         """The mapping file of a job: `mappings/<job>.yaml`, or a path given directly."""

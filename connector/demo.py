@@ -17,7 +17,6 @@ from starlette.types import ASGIApp
 from connector.config import ProjectConfig, load_project
 from connector.emulator.seed import Seed
 from connector.errors import ConfigError, SourceError
-from connector.job import _local_url
 from connector.report import SyncReport
 from connector.runner import sync
 from connector.state import StateStore
@@ -84,7 +83,7 @@ def run_demo(
         ConfigError, SourceError, KintoneSyncError: as a step fails.
     """
     project = load_project(project_file)
-    url = _local_url(project.source.url, project.root)
+    url = project.source_url
     if not url.startswith("duckdb:///"):
         raise SourceError(f"the demo builds a DuckDB sample; {project_file} points elsewhere")
     warehouse = Path(url.removeprefix("duckdb:///"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -67,7 +66,7 @@ def open_job(
     spec = project.mapping(name)
     owns_engine = engine is None
     owns_http = http is None
-    engine = engine or create_engine_from_url(_local_url(project.source.url, project.root))
+    engine = engine or create_engine_from_url(project.source_url)
     if http is None:
         http = connect(project.connections[spec.connection], root=project.root, env=env)
     client = KintoneClient(
@@ -176,13 +175,3 @@ def _probe_key(job: Job) -> bool | None:
     query = f'{key} = "{value}" limit 1' if key != "$id" else f"$id = {first[column]} limit 1"
     found = job.client.call("GET", "records", {"app": job.app, "query": query}, app=job.app)
     return bool(found["records"])
-
-
-def _local_url(url: str, root: Path) -> str:
-    """A relative DuckDB path resolves against the project file's directory."""
-    prefix = "duckdb:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        rest = url[len(prefix) :]
-        if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
-            return prefix + str((root / rest).resolve())
-    return url

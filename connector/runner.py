@@ -77,8 +77,9 @@ def sync(
     store = state or StateStore.open(project.state.url, project.root)
     try:
         with store.lock(name):
-            run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh)
-            run.writer.use_bulk = use_bulk
+            run = _Run(
+                job, store, project, dry_run=dry_run, full_refresh=full_refresh, use_bulk=use_bulk
+            )
             return run.execute(force=force, started=started)
     finally:
         job.close()
@@ -97,6 +98,7 @@ class _Run:
         *,
         dry_run: bool,
         full_refresh: bool,
+        use_bulk: bool,
     ) -> None:
         self.job = job
         self.state = state
@@ -107,7 +109,12 @@ class _Run:
         self.report = SyncReport(job.name, job.app, spec.mode, dry_run=dry_run)
         self.mapper = Mapper(spec, job.form, base_dir=project.root)
         self.writer = RecordWriter(
-            job.client, job.app, spec.mode, spec.key, concurrency=project.limits.concurrency
+            job.client,
+            job.app,
+            spec.mode,
+            spec.key,
+            use_bulk=use_bulk,
+            concurrency=project.limits.concurrency,
         )
         self.mapping_hash = _digest(spec.model_dump(mode="json"))
         self.cursor_value: Any = None
@@ -130,7 +137,7 @@ class _Run:
                     "the mapping changed since the last complete run: rows whose records "
                     "change with it are sent again"
                 )
-            self._resolve_pending(run_id)
+            self._check_pending()
             incremental = self._loop(run_id)
             if job.spec.on_delete == "delete" and not incremental:
                 self._delete_gone(run_id, force=force)
@@ -197,47 +204,54 @@ class _Run:
         return incremental
 
     def _flush(self, batch: list[Outgoing], refused: list[Refusal], run_id: int | None) -> None:
-        report, state, name = self.report, self.state, self.job.name
+        report, state, name, mode = self.report, self.state, self.job.name, self.job.spec.mode
         report.refusals += refused
         if refused and run_id is not None:
             state.record_refused(name, _reject_rows(refused), run_id)
-        hashes = {pk_text(o.key): _payload_hash(self.job.app, self.job.spec.key, o) for o in batch}
-        known = state.rows(name, hashes)
-        changed = []
-        unchanged = []
-        for out in batch:
-            key = pk_text(out.key)
+        keys = [pk_text(o.key) for o in batch]
+        text_of = dict(zip((o.key for o in batch), keys, strict=True))
+        hashes = {
+            k: _payload_hash(self.job.app, self.job.spec.key, o)
+            for k, o in zip(keys, batch, strict=True)
+        }
+        known = state.rows(name, keys)
+        changed: list[Outgoing] = []
+        unchanged: list[str] = []
+        in_flight: list[Outgoing] = []
+        for key, out in zip(keys, batch, strict=True):
             before = known.get(key)
+            if before is not None and before.status == "pending" and mode == "insert":
+                in_flight.append(out)
             # Insert mode adds a row once; the other modes send it again when it changed.
-            if (
+            elif (
                 before is not None
                 and before.status == "synced"
                 and before.record_id
                 and (
-                    self.job.spec.mode == "insert"
+                    mode == "insert"
                     or (not self.full_refresh and before.payload_hash == hashes[key])
                 )
             ):
                 unchanged.append(key)
             else:
                 changed.append(out)
-        report.unchanged += len(unchanged)
         if run_id is None:
-            if changed:
-                _count(report, self.writer.plan(changed), dry_run=True)
+            report.unchanged += len(unchanged)
+            if changed or in_flight:
+                _count(report, self.writer.plan([*changed, *in_flight]), dry_run=True)
             return
+        if in_flight:
+            changed += self._landed_earlier(in_flight, text_of, hashes, run_id)
+        report.unchanged += len(unchanged)
         state.mark_seen(name, unchanged, run_id)
         if changed:
-            state.mark_pending(name, [pk_text(o.key) for o in changed], run_id)
+            state.mark_pending(name, [text_of[o.key] for o in changed], run_id)
             result = self.writer.write(changed)
             _count(report, result, dry_run=False)
-            created = {pk_text(k) for k, _ in result.inserted}
             state.record_written(
                 name,
-                [
-                    (pk_text(k), record_id, hashes[pk_text(k)], pk_text(k) in created)
-                    for k, record_id in (*result.inserted, *result.updated)
-                ],
+                [(text_of[k], i, hashes[text_of[k]], True) for k, i in result.inserted]
+                + [(text_of[k], i, hashes[text_of[k]], False) for k, i in result.updated],
                 run_id,
             )
             state.record_refused(name, _reject_rows(result.refused), run_id)
@@ -257,40 +271,50 @@ class _Run:
             report.calls,
         )
 
-    def _resolve_pending(self, run_id: int) -> None:
-        """Rows a crashed run sent without recording the answer.
+    def _landed_earlier(
+        self,
+        rows: list[Outgoing],
+        text_of: Mapping[tuple[Any, ...], str],
+        hashes: Mapping[str, str],
+        run_id: int,
+    ) -> list[Outgoing]:
+        """Inserts a stopped run sent without recording the answer: an insert is never sent
+        blind twice, so the records are looked up by key. Those found are recorded as this
+        job's (and counted unchanged); the rest are returned to be sent."""
+        found = self.writer.existing([o.key_value for o in rows], [])
+        landed = [o for o in rows if str(o.key_value) in found]
+        self.state.record_written(
+            self.job.name,
+            [
+                (
+                    text_of[o.key],
+                    int(found[str(o.key_value)]["$id"]["value"]),
+                    hashes[text_of[o.key]],
+                    True,
+                )
+                for o in landed
+            ],
+            run_id,
+        )
+        self.report.unchanged += len(landed)
+        return [o for o in rows if str(o.key_value) not in found]
 
-        Update and upsert simply send them again. An insert is never sent blind twice: the
-        records are looked up by key, and those found are recorded as this job's.
+    def _check_pending(self) -> None:
+        """Without a key, inserts a stopped run left in flight cannot be looked up.
+
+        Raises:
+            KintoneSyncError: such rows exist; the run stops rather than risk duplicates.
         """
         job = self.job
-        keys = self.state.pending(job.name)
-        if not keys or job.spec.mode != "insert":
+        if job.spec.mode != "insert" or job.spec.key is not None:
             return
-        if job.spec.key is None:
+        keys = self.state.pending(job.name)
+        if keys:
             raise KintoneSyncError(
                 f"{len(keys)} row(s) of job {job.name} were being inserted when a run stopped, "
                 "and without a key field it cannot be told which landed; give the mapping a "
                 "unique key field, or check the app and clear .kintone-sync state for the job"
             )
-        column = job.spec.fields[job.spec.key].column
-        outgoing = []
-        for chunk in job.source.read():
-            for row in chunk:
-                key = pk_text(tuple(row[c] for c in job.spec.source.primary_key))
-                if key in keys and column is not None:
-                    outgoing.append(Outgoing(tuple(json.loads(key)), row[column], {}))
-        found = self.writer.existing([o.key_value for o in outgoing], [])
-        landed = [
-            (pk_text(o.key), int(found[str(o.key_value)]["$id"]["value"]))
-            for o in outgoing
-            if str(o.key_value) in found
-        ]
-        # Found records are this job's; the payload hash is left empty so they are compared
-        # afresh and updated if the row changed meanwhile.
-        self.state.record_written(
-            job.name, [(k, record_id, "", True) for k, record_id in landed], run_id
-        )
 
     def _delete_gone(self, run_id: int, *, force: bool) -> None:
         """Delete the records of rows that left the source: only records this job synced."""

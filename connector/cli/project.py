@@ -36,7 +36,6 @@ def init(
     """Write mappings/JOB.yaml from the app's fields and the table's columns, matched by name."""
     from connector.config import load_project
     from connector.errors import ConfigError
-    from connector.job import _local_url
     from connector.kintone.client import KintoneClient
     from connector.kintone.connect import connect
     from connector.kintone.form import Form
@@ -57,7 +56,7 @@ def init(
             client = KintoneClient(http)
             app_id = app_ref if isinstance(app_ref, int) else client.find_app(app_ref)
             form = Form.from_properties(client.form(app_id))
-        engine = create_engine_from_url(_local_url(project.source.url, project.root))
+        engine = create_engine_from_url(project.source_url)
         try:
             columns = SqlSource(engine, TableSpec(table=table)).columns()
         finally:

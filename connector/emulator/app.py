@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,7 +169,6 @@ def create_app(
     *,
     options: Options | None = None,
     data: Path | None = None,
-    clock: Callable[[], float] | None = None,
 ) -> Starlette:
     """The emulator as an ASGI app: serve it with uvicorn or hand it to starlette's TestClient.
 

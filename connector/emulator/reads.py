@@ -12,7 +12,6 @@ from .schema import VALUE_TYPES, FieldDef, FieldType
 from .seed import Options
 from .store import AppState, Cursor, Domain, StoredRecord
 
-MAX_LIMIT = 500
 MAX_CURSOR_SIZE = 500
 DEFAULT_CURSOR_SIZE = 100
 # Process management and categories show in records only when enabled (API.md §2.2).

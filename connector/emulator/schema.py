@@ -54,21 +54,6 @@ VALUE_TYPES = frozenset(FieldType) - {
     FieldType.SPACER,
     FieldType.HR,
 }
-SYSTEM_TYPES = frozenset(
-    {
-        FieldType.RECORD_NUMBER,
-        FieldType.CREATOR,
-        FieldType.MODIFIER,
-        FieldType.CREATED_TIME,
-        FieldType.UPDATED_TIME,
-        FieldType.STATUS,
-        FieldType.STATUS_ASSIGNEE,
-        FieldType.CATEGORY,
-    }
-)
-OPTION_TYPES = frozenset(
-    {FieldType.CHECK_BOX, FieldType.MULTI_SELECT, FieldType.RADIO_BUTTON, FieldType.DROP_DOWN}
-)
 # What a user can write through the record APIs; SUBTABLE rows hold the same types but SUBTABLE.
 WRITABLE_TYPES = frozenset(
     {
@@ -93,16 +78,6 @@ WRITABLE_TYPES = frozenset(
 )
 ENTITY_TYPES = frozenset(
     {FieldType.USER_SELECT, FieldType.ORGANIZATION_SELECT, FieldType.GROUP_SELECT}
-)
-# "Prohibit duplicate values" is offered on these types only (API.md §5.2, other rules).
-UNIQUE_CAPABLE = frozenset(
-    {
-        FieldType.SINGLE_LINE_TEXT,
-        FieldType.NUMBER,
-        FieldType.LINK,
-        FieldType.DATE,
-        FieldType.DATETIME,
-    }
 )
 # updateKey accepts a unique SINGLE_LINE_TEXT or NUMBER field only (API.md §4.1).
 UPDATE_KEY_TYPES = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.NUMBER})
@@ -209,14 +184,3 @@ class AppSchema:
             if f.lookup:
                 copies.update(str(m["field"]) for m in f.lookup.get("fieldMappings") or [])
         return cls(fields=fields, inner=inner, lookup_copies=frozenset(copies))
-
-    def find(self, code: str) -> FieldDef | None:
-        """The field with this code, top-level or inside a table."""
-        return self.fields.get(code) or self.inner.get(code)
-
-    def of_type(self, ftype: FieldType) -> FieldDef | None:
-        """The first top-level field of this type (RECORD_NUMBER, CREATOR, ...)."""
-        for f in self.fields.values():
-            if f.type is ftype:
-                return f
-        return None

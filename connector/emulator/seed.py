@@ -9,7 +9,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Right = Literal["view", "add", "edit", "delete", "manage"]
-ALL_RIGHTS: tuple[Right, ...] = ("view", "add", "edit", "delete", "manage")
 
 
 class _Strict(BaseModel):

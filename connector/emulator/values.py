@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from .errors import api_error
@@ -358,13 +358,3 @@ def _files(raw: Any, key: str, ctx: ValueContext) -> list[dict[str, str]]:
             }
         )
     return out
-
-
-def as_decimal(value: str) -> Decimal | None:
-    """A stored NUMBER as a Decimal; None for empty."""
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        return None

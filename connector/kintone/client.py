@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -19,6 +19,7 @@ from connector.errors import KintoneError, PermanentKintoneError, TransientKinto
 from connector.kintone.limits import MAX_URL_LENGTH, RECORDS_PER_READ
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Codes that mean "try again later" (API.md §3, §8): concurrency, locks, cursor capacity.
 TRANSIENT_CODES = frozenset({"GAIA_TO04", "GAIA_DA02", "GAIA_RE18", "GAIA_TM12", "GAIA_LT01"})
@@ -89,6 +90,11 @@ class KintoneClient:
             PermanentKintoneError: an error retrying cannot fix.
         """
 
+        return self._retried(lambda: self._send(method, api, params or {}, app), idempotent)
+
+    def _retried(self, send: Callable[[], T], idempotent: bool) -> T:
+        """`send()`, tried again on transient errors; ambiguous ones only when `idempotent`."""
+
         def retryable(exc: BaseException) -> bool:
             if not isinstance(exc, TransientKintoneError):
                 return False
@@ -104,7 +110,7 @@ class KintoneClient:
         )
         for attempt in retrying:
             with attempt:
-                return self._send(method, api, params or {}, app)
+                return send()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: RetryCallState) -> float:
@@ -232,17 +238,8 @@ class KintoneClient:
                 raise translate(response, None)
             return str(response.json()["fileKey"])
 
-        for attempt in Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, TransientKintoneError)),
-            stop=stop_after_attempt(self.retry.attempts),
-            wait=self._wait,
-            sleep=self.sleep,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        ):
-            with attempt:
-                return send()
-        raise AssertionError("unreachable")  # pragma: no cover
+        # An upload repeated after a lost answer only leaves an unused upload key behind.
+        return self._retried(send, idempotent=True)
 
 
 def encode_query(params: Mapping[str, Any]) -> str:

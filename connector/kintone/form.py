@@ -24,7 +24,6 @@ class Field:
     has_default: bool = False
     lookup_copy: bool = False
     """Filled by a lookup from another app: not writable."""
-    is_lookup: bool = False
     fields: Mapping[str, Field] = field(default_factory=dict)
     """A SUBTABLE's fields."""
 
@@ -83,6 +82,5 @@ def _field(prop: Mapping[str, Any], copies: set[str]) -> Field:
         options=frozenset(str(k) for k in (prop.get("options") or {})),
         has_default=default not in (None, "", []) or bool(prop.get("defaultNowValue")),
         lookup_copy=code in copies,
-        is_lookup=bool(prop.get("lookup")),
         fields={str(c): _field(sub, copies) for c, sub in (prop.get("fields") or {}).items()},
     )

@@ -7,6 +7,7 @@ REQUESTS_PER_BULK = 20
 RECORDS_PER_READ = 500
 """`limit` of one GET records.json, and the largest cursor page."""
 MAX_OFFSET = 10_000
+"""The deepest `offset` a read may use; the reader pages by `$id` instead, so it never needs one."""
 CONCURRENT_REQUESTS_PER_DOMAIN = 100
 REQUESTS_PER_APP_PER_DAY = 10_000
 MAX_URL_LENGTH = 4096
