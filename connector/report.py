@@ -41,8 +41,10 @@ class SyncReport:
     def calls(self) -> int:
         return sum(self.api_calls.values())
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, *, refusals: bool = True) -> dict[str, Any]:
+        """The report for JSON output; the run history leaves `refusals` out, since the
+        rejects table keeps each refused row."""
+        out: dict[str, Any] = {
             "job": self.job,
             "app": self.app,
             "mode": self.mode,
@@ -60,7 +62,9 @@ class SyncReport:
             "seconds": round(self.seconds, 3),
             "warnings": list(self.warnings),
             "errors": list(self.errors),
-            "refusals": [
+        }
+        if refusals:
+            out["refusals"] = [
                 {
                     "key": list(r.key),
                     "field": r.field,
@@ -69,5 +73,5 @@ class SyncReport:
                     "error_id": r.error_id,
                 }
                 for r in self.refusals
-            ],
-        }
+            ]
+        return out

@@ -148,7 +148,7 @@ class _Run:
             raise
         finally:
             self._finish(started)
-            state.end_run(run_id, status, report.as_dict())
+            state.end_run(run_id, status, report.as_dict(refusals=False))
         return report
 
     def _finish(self, started: float) -> SyncReport:
@@ -259,7 +259,7 @@ class _Run:
                 raise result.error
         state.heartbeat(name)
         self._record_usage()
-        state.progress(run_id, report.as_dict())
+        state.progress(run_id, report.as_dict(refusals=False))
         log.info(
             "%s: %d rows read; %d inserted, %d updated, %d unchanged, %d refused; %d API calls",
             name,
@@ -308,10 +308,10 @@ class _Run:
         job = self.job
         if job.spec.mode != "insert" or job.spec.key is not None:
             return
-        keys = self.state.pending(job.name)
-        if keys:
+        in_flight = self.state.counts(job.name).get("pending", 0)
+        if in_flight:
             raise KintoneSyncError(
-                f"{len(keys)} row(s) of job {job.name} were being inserted when a run stopped, "
+                f"{in_flight} row(s) of job {job.name} were being inserted when a run stopped, "
                 "and without a key field it cannot be told which landed; give the mapping a "
                 "unique key field, or check the app and clear .kintone-sync state for the job"
             )

@@ -287,11 +287,9 @@ class StateStore:
 
     def rows(self, job: str, keys: Iterable[str]) -> dict[str, RowState]:
         """The stored state of these rows (pk text -> state); rows never seen are absent."""
-        wanted = list(keys)
         found: dict[str, RowState] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk in _chunks(keys):
                 stmt = sa.select(rows).where(rows.c.job == job, rows.c.pk.in_(chunk))
                 for r in conn.execute(stmt):
                     found[r.pk] = RowState(r.record_id, r.payload_hash, r.status, bool(r.created))
@@ -299,12 +297,11 @@ class StateStore:
 
     def mark_seen(self, job: str, keys: Iterable[str], run_id: int) -> None:
         """Note the rows a run read, so rows that left the source can be found at the end."""
-        wanted = list(keys)
         with self.engine.begin() as conn:
-            for start in range(0, len(wanted), 500):
+            for chunk in _chunks(keys):
                 conn.execute(
                     sa.update(rows)
-                    .where(rows.c.job == job, rows.c.pk.in_(wanted[start : start + 500]))
+                    .where(rows.c.job == job, rows.c.pk.in_(chunk))
                     .values(seen_run=run_id)
                 )
 
@@ -329,13 +326,7 @@ class StateStore:
             changes.append((key, values))
         self._upsert(job, changes)
         with self.engine.begin() as conn:
-            keys = [k for k, _ in changes]
-            for start in range(0, len(keys), 500):
-                conn.execute(
-                    sa.delete(rejects).where(
-                        rejects.c.job == job, rejects.c.pk.in_(keys[start : start + 500])
-                    )
-                )
+            _clear_rejects(conn, job, [k for k, _ in changes])
 
     def record_refused(
         self, job: str, refused: Iterable[tuple[str, str | None, str, str, str | None]], run_id: int
@@ -349,12 +340,7 @@ class StateStore:
         )
         now = time.time()
         with self.engine.begin() as conn:
-            for start in range(0, len(keys), 500):
-                conn.execute(
-                    sa.delete(rejects).where(
-                        rejects.c.job == job, rejects.c.pk.in_(keys[start : start + 500])
-                    )
-                )
+            _clear_rejects(conn, job, keys)
             if items:
                 conn.execute(
                     sa.insert(rejects),
@@ -377,22 +363,9 @@ class StateStore:
         """Drop rows whose records were deleted (or that left the source unsynced)."""
         wanted = list(keys)
         with self.engine.begin() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk in _chunks(wanted):
                 conn.execute(sa.delete(rows).where(rows.c.job == job, rows.c.pk.in_(chunk)))
-                conn.execute(
-                    sa.delete(rejects).where(rejects.c.job == job, rejects.c.pk.in_(chunk))
-                )
-
-    def pending(self, job: str) -> list[str]:
-        """Rows a crashed run sent without storing the answer."""
-        with self.engine.connect() as conn:
-            return [
-                str(k)
-                for k in conn.execute(
-                    sa.select(rows.c.pk).where(rows.c.job == job, rows.c.status == "pending")
-                ).scalars()
-            ]
+            _clear_rejects(conn, job, wanted)
 
     def unseen(self, job: str, run_id: int) -> Iterator[tuple[str, RowState]]:
         """Rows stored for the job that this run did not read: they left the source."""
@@ -426,12 +399,9 @@ class StateStore:
             return
         now = time.time()
         with self.engine.begin() as conn:
-            keys = [k for k, _ in changes]
             existing: set[str] = set()
-            for start in range(0, len(keys), 500):
-                stmt = sa.select(rows.c.pk).where(
-                    rows.c.job == job, rows.c.pk.in_(keys[start : start + 500])
-                )
+            for chunk in _chunks([k for k, _ in changes]):
+                stmt = sa.select(rows.c.pk).where(rows.c.job == job, rows.c.pk.in_(chunk))
                 existing.update(conn.execute(stmt).scalars())
             inserts = [
                 {"job": job, "pk": k, "created": False, "updated_at": now, **v}
@@ -481,6 +451,18 @@ class StateStore:
                 sa.select(usage.c.calls).where(usage.c.app == app, usage.c.day == day)
             ).scalar()
         return int(value or 0)
+
+
+def _chunks(keys: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """Keys in slices small enough for one `IN (...)` on every database."""
+    wanted = list(keys)
+    for start in range(0, len(wanted), size):
+        yield wanted[start : start + size]
+
+
+def _clear_rejects(conn: sa.Connection, job: str, keys: Iterable[str]) -> None:
+    for chunk in _chunks(keys):
+        conn.execute(sa.delete(rejects).where(rejects.c.job == job, rejects.c.pk.in_(chunk)))
 
 
 def _abandoned(held: Any, host: str) -> bool:

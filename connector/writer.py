@@ -129,11 +129,7 @@ class RecordWriter:
         Raises:
             KintoneError: the delete could not be done.
         """
-        alive: list[int] = []
-        for start in range(0, len(record_ids), _KEYS_PER_QUERY):
-            chunk = ", ".join(str(i) for i in record_ids[start : start + _KEYS_PER_QUERY])
-            for record in self.client.select(self.app, f"$id in ({chunk})", ["$id"]):
-                alive.append(int(record["$id"]["value"]))
+        alive = sorted(int(i) for i in self.existing(record_ids, [], field=RECORD_ID))
         subs = [
             {
                 "method": "DELETE",
@@ -206,10 +202,12 @@ class RecordWriter:
             ready.append(merge_tables(out, stored) if stored and out.merge_tables else out)
         return ready
 
-    def existing(self, values: Sequence[Any], tables: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The stored records whose key has one of these values, by key text; `tables` are
-        SUBTABLE codes to read with them."""
-        key = self.key_field or RECORD_ID
+    def existing(
+        self, values: Sequence[Any], tables: Sequence[str], *, field: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The stored records whose key (or `field`) has one of these values, by value text;
+        `tables` are SUBTABLE codes to read with them."""
+        key = field or self.key_field or RECORD_ID
         found: dict[str, dict[str, Any]] = {}
         present = [v for v in values if v is not None]
         for start in range(0, len(present), _KEYS_PER_QUERY):

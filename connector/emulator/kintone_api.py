@@ -151,11 +151,11 @@ class KintoneApi:
         """
         if call.preview and not call.api.startswith("app"):
             raise api_error("CB_NF01")
+        if (call.method, call.api) == ("POST", "bulkRequest"):
+            return self._bulk(call)
         handler = HANDLERS.get((call.method, call.api))
         if handler is None:
             raise api_error("CB_NF01")
-        if call.api == "bulkRequest":
-            return self._bulk(call)
         with self.domain.transaction():
             return handler(self, call)
 
@@ -497,7 +497,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "records/cursor"): _create_cursor,
     ("GET", "records/cursor"): _get_cursor,
     ("DELETE", "records/cursor"): _delete_cursor,
-    ("POST", "bulkRequest"): _status_unsupported,  # dispatched to KintoneApi._bulk
     ("GET", "app"): _get_app,
     ("GET", "apps"): _get_apps,
     ("GET", "app/form/fields"): _get_fields,

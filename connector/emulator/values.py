@@ -126,26 +126,20 @@ def check(f: FieldDef, stored: Any, key: str, errors: dict[str, list[str]]) -> N
         return
     if empty:
         return
+    problems: list[str] = []
     if f.type in _LENGTH_TYPES and isinstance(stored, str):
-        length = len(stored)
-        if f.max_length is not None and length > f.max_length:
-            errors.setdefault(f"{key}.value", []).append(
-                f"Enter less than {f.max_length + 1} characters."
-            )
-        if f.min_length is not None and length < f.min_length:
-            errors.setdefault(f"{key}.value", []).append(
-                f"Enter more than {f.min_length - 1} characters."
-            )
+        if f.max_length is not None and len(stored) > f.max_length:
+            problems.append(f"Enter less than {f.max_length + 1} characters.")
+        if f.min_length is not None and len(stored) < f.min_length:
+            problems.append(f"Enter more than {f.min_length - 1} characters.")
     if f.type is FieldType.NUMBER and isinstance(stored, str):
         number = Decimal(stored)
         if f.max_value is not None and number > f.max_value:
-            errors.setdefault(f"{key}.value", []).append(
-                f"The value must be {_plain(f.max_value)} or less."
-            )
+            problems.append(f"The value must be {_plain(f.max_value)} or less.")
         if f.min_value is not None and number < f.min_value:
-            errors.setdefault(f"{key}.value", []).append(
-                f"The value must be {_plain(f.min_value)} or more."
-            )
+            problems.append(f"The value must be {_plain(f.min_value)} or more.")
+    if problems:
+        errors.setdefault(f"{key}.value", []).extend(problems)
 
 
 def _required_key(f: FieldDef, key: str) -> str:
