@@ -30,24 +30,7 @@ def connect(
     Raises:
         ConfigError: a variable is not set, a file is missing, or OAuth has no stored login.
     """
-    cert: Any = None
-    if conn.client_cert is not None:
-        cert_file = root / conn.client_cert.cert_file
-        if not cert_file.exists():
-            raise ConfigError(f"client certificate {cert_file} does not exist", key="client_cert")
-        key_file = str(root / conn.client_cert.key_file) if conn.client_cert.key_file else None
-        password = (
-            secret(conn.client_cert.password_env, env) if conn.client_cert.password_env else None
-        )
-        cert = (str(cert_file), key_file, password)
-    # The token endpoint is on the same domain: it needs the same certificate, proxy and TLS.
-    reach: dict[str, Any] = {
-        "timeout": conn.timeout_seconds,
-        "verify": conn.verify_tls,
-        "cert": cert,
-        "proxy": conn.proxy,
-        "transport": transport,
-    }
+    reach = client_options(conn, root=root, env=env, transport=transport)
     headers = {"User-Agent": USER_AGENT}
     auth: httpx.Auth | None = None
     a = conn.auth
@@ -72,6 +55,38 @@ def connect(
     return httpx.Client(base_url=conn.base_url.rstrip("/"), headers=headers, auth=auth, **reach)
 
 
+def client_options(
+    conn: ConnectionConfig,
+    *,
+    root: Path,
+    env: Mapping[str, str] | None,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, Any]:
+    """How to reach the domain: timeout, TLS, client certificate, proxy. The OAuth endpoints
+    are on the same domain, so token requests use them too.
+
+    Raises:
+        ConfigError: the certificate file is missing or its password variable is not set.
+    """
+    cert: Any = None
+    if conn.client_cert is not None:
+        cert_file = root / conn.client_cert.cert_file
+        if not cert_file.exists():
+            raise ConfigError(f"client certificate {cert_file} does not exist", key="client_cert")
+        key_file = str(root / conn.client_cert.key_file) if conn.client_cert.key_file else None
+        password = (
+            secret(conn.client_cert.password_env, env) if conn.client_cert.password_env else None
+        )
+        cert = (str(cert_file), key_file, password)
+    return {
+        "timeout": conn.timeout_seconds,
+        "verify": conn.verify_tls,
+        "cert": cert,
+        "proxy": conn.proxy,
+        "transport": transport,
+    }
+
+
 class OAuthRefresh(httpx.Auth):
     """Bearer auth from a stored refresh token; a fresh access token when the old one expires."""
 
@@ -82,15 +97,14 @@ class OAuthRefresh(httpx.Auth):
         *,
         root: Path,
         env: Mapping[str, str] | None,
-        transport: httpx.BaseTransport | None = None,
-        client_options: Mapping[str, Any] | None = None,
+        client_options: Mapping[str, Any],
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.config = config
         self.token_file = root / config.token_file
         self.client_id = secret(config.client_id_env, env)
         self.client_secret = secret(config.client_secret_env, env)
-        self.client_options = dict(client_options or {"transport": transport})
+        self.client_options = dict(client_options)
         """What the token request is sent with: the connection's timeout, TLS, proxy, transport."""
         if not self.token_file.exists():
             raise ConfigError(

@@ -13,7 +13,7 @@ import httpx
 
 from connector.config import ConnectionConfig, secret
 from connector.errors import ConfigError, PermanentKintoneError
-from connector.kintone.connect import save_token
+from connector.kintone.connect import client_options, save_token
 
 
 def login(
@@ -82,7 +82,7 @@ def login(
     if caught.get("state") != state or "code" not in caught:
         reason = caught.get("error", "the answer did not carry this login's state")
         raise PermanentKintoneError(f"OAuth sign-in refused: {reason}")
-    with httpx.Client(transport=transport) as http:
+    with httpx.Client(**client_options(conn, root=root, env=env, transport=transport)) as http:
         response = http.post(
             f"{base}/oauth2/token",
             data={
