@@ -18,7 +18,7 @@ Row = dict[str, Any]
 Key = tuple[Any, ...]
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _FIX_KEYS = "fix the source or declare the right primary_key"
 
 
@@ -61,7 +61,7 @@ def create_engine_from_url(url: str) -> Engine:
     try:
         parsed = sa.make_url(expanded)
     except ArgumentError:
-        masked = _URL_PASSWORD.sub(r"\1***@", expanded)
+        masked = mask_password(expanded)
         raise SourceError(
             f"cannot parse database URL {masked!r}; "
             "write it as dialect[+driver]://user:password@host:port/database"
@@ -429,6 +429,11 @@ def _format_key(key: Sequence[str], values: Sequence[Any]) -> str:
     if len(key) == 1:
         return f"{key[0]}={shown[0]}"
     return f"({', '.join(key)})=({', '.join(shown)})"
+
+
+def mask_password(text: str) -> str:
+    """Text with the password of any URL in it replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def _show(url: URL) -> str:

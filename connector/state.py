@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from connector.errors import KintoneSyncError
-from connector.source import create_engine_from_url
+from connector.source import create_engine_from_url, mask_password
 
 DEFAULT_STATE = ".kintone-sync/state.db"
 STALE_LOCK_SECONDS = 600.0
@@ -136,7 +135,7 @@ class StateStore:
             metadata.create_all(engine)
         except SQLAlchemyError as exc:
             raise StateError(
-                f"cannot open the state store {_shown(engine)}: {_mask(_first(exc))}"
+                f"cannot open the state store {_shown(engine)}: {mask_password(_first(exc))}"
             ) from None
 
     @classmethod
@@ -492,11 +491,6 @@ def _iso(stamp: float) -> str:
 
 def _shown(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
-
-
-def _mask(text: str) -> str:
-    """Passwords in URLs replaced by ***."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 
 def _first(exc: BaseException) -> str:
