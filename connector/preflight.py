@@ -8,7 +8,7 @@ from connector.errors import KintoneError
 from connector.kintone.client import KintoneClient
 from connector.kintone.fields import INSERT_ONLY, KEY_TYPES, NOT_WRITABLE, WRITABLE, FieldType
 from connector.kintone.form import Field, Form
-from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec
+from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec, SubtableSpec
 
 
 def check_mapping(
@@ -28,39 +28,47 @@ def check_mapping(
     problems += _check_key(spec, form)
     problems += _check_required(spec, form)
     for table_code, table in spec.subtables.items():
-        table_field = form.get(table_code)
-        where = f"subtables.{table_code}"
-        if table_field is None or table_field.type is not FieldType.SUBTABLE:
-            problems.append(f"{where}: the app has no SUBTABLE {table_code!r}")
+        problems += _check_subtable(
+            spec, form, table_code, table, child_columns.get(table_code, [])
+        )
+    return problems
+
+
+def _check_subtable(
+    spec: MappingSpec, form: Form, table_code: str, table: SubtableSpec, own: Sequence[str]
+) -> list[str]:
+    table_field = form.get(table_code)
+    where = f"subtables.{table_code}"
+    if table_field is None or table_field.type is not FieldType.SUBTABLE:
+        return [f"{where}: the app has no SUBTABLE {table_code!r}"]
+    problems: list[str] = []
+    keys = [*table.source.parent_key, *table.source.order_by]
+    problems += _check_columns(f"{table_code} rows", keys, own, f"{where}.source")
+    if len(table.source.parent_key) != len(spec.source.primary_key):
+        problems.append(
+            f"{where}.source.parent_key: {len(table.source.parent_key)} column(s) cannot "
+            f"match a primary key of {len(spec.source.primary_key)}"
+        )
+    for code, fm in table.fields.items():
+        problems += _check_columns(f"{table_code} rows", fm.columns(), own, f"{where}.{code}")
+        inner = table_field.fields.get(code)
+        if inner is None:
+            problems.append(
+                f"{where}.fields.{code}: table {table_code!r} has no field {code!r} "
+                f"(its fields: {', '.join(sorted(table_field.fields))})"
+            )
             continue
-        own = child_columns.get(table_code, [])
-        keys = [*table.source.parent_key, *table.source.order_by]
-        problems += _check_columns(f"{table_code} rows", keys, own, f"{where}.source")
-        if len(table.source.parent_key) != len(spec.source.primary_key):
-            problems.append(
-                f"{where}.source.parent_key: {len(table.source.parent_key)} column(s) cannot "
-                f"match a primary key of {len(spec.source.primary_key)}"
-            )
-        for code, fm in table.fields.items():
-            problems += _check_columns(f"{table_code} rows", fm.columns(), own, f"{where}.{code}")
-            inner = table_field.fields.get(code)
-            if inner is None:
-                problems.append(
-                    f"{where}.fields.{code}: table {table_code!r} has no field {code!r} "
-                    f"(its fields: {', '.join(sorted(table_field.fields))})"
-                )
-                continue
-            problems += _check_field(spec, form, code, inner, fm)
-        missing = [
-            f.code
-            for f in table_field.fields.values()
-            if f.required and not f.has_default and f.code not in table.fields
-        ]
-        if missing:
-            problems.append(
-                f"{where}: required field(s) {', '.join(missing)} of the table are not mapped; "
-                "every row sent without them is refused"
-            )
+        problems += _check_field(spec, form, code, inner, fm)
+    missing = [
+        f.code
+        for f in table_field.fields.values()
+        if f.required and not f.has_default and f.code not in table.fields
+    ]
+    if missing:
+        problems.append(
+            f"{where}: required field(s) {', '.join(missing)} of the table are not mapped; "
+            "every row sent without them is refused"
+        )
     return problems
 
 
