@@ -75,6 +75,12 @@ class Mapper:
                 self._slot(code, fm, table_field.fields.get(code), form)
                 for code, fm in table.fields.items()
             ]
+        self.merges = {
+            code: t.row_key
+            for code, t in spec.subtables.items()
+            if t.rows == "merge" and t.row_key is not None
+        }
+        """SUBTABLE code -> row-key field code, for the tables whose rows merge."""
 
     def _slot(self, code: str, fm: FieldMap, f: Field | None, form: Form) -> _Slot:
         if code == RECORD_ID:
@@ -109,22 +115,9 @@ class Mapper:
             if value is None and slot.insert_only:
                 continue
             record[slot.code] = {"value": value}
-        merges: dict[str, str] = {}
         for table_code, slots in self.tables.items():
-            rows = []
-            for index, child in enumerate(children.get(table_code, ())):
-                cells: dict[str, Any] = {}
-                for slot in slots:
-                    try:
-                        cells[slot.code] = {"value": slot.convert(_pick(slot.source, child))}
-                    except (ValueRejectedError, KeyError, ValueError) as exc:
-                        where = f"{table_code}[{index}].{slot.code}"
-                        refusals.append(Refusal(key, where, "VALUE", _reason(exc)))
-                rows.append({"value": cells})
-            record[table_code] = {"value": rows}
-            table = self.spec.subtables[table_code]
-            if table.rows == "merge" and table.row_key is not None:
-                merges[table_code] = table.row_key
+            rows = children.get(table_code, ())
+            record[table_code] = {"value": _table_rows(key, table_code, slots, rows, refusals)}
         if refusals:
             return refusals
         key_value = None
@@ -141,7 +134,28 @@ class Mapper:
                         "without a key cannot be matched, so it is not written",
                     )
                 ]
-        return Outgoing(key, key_value, record, merges)
+        return Outgoing(key, key_value, record, self.merges)
+
+
+def _table_rows(
+    key: SourceKey,
+    table_code: str,
+    slots: Sequence[_Slot],
+    children: Sequence[Row],
+    refusals: list[Refusal],
+) -> list[dict[str, Any]]:
+    """A SUBTABLE's rows from child rows; bad values go to `refusals`, named by row."""
+    rows = []
+    for index, child in enumerate(children):
+        cells: dict[str, Any] = {}
+        for slot in slots:
+            try:
+                cells[slot.code] = {"value": slot.convert(_pick(slot.source, child))}
+            except (ValueRejectedError, KeyError, ValueError) as exc:
+                where = f"{table_code}[{index}].{slot.code}"
+                refusals.append(Refusal(key, where, "VALUE", _reason(exc)))
+        rows.append({"value": cells})
+    return rows
 
 
 def _pick(source: FieldMap, row: Row) -> Any:
