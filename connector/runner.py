@@ -342,7 +342,8 @@ class _Run:
     def _warn_about_budget(self) -> None:
         budget = self.project.limits.daily_budget
         used = self.state.usage_today(str(self.job.app))
-        rows = self.job.source.count()
+        # The rows the job already knows, rather than a count over the warehouse each run.
+        rows = sum(self.state.counts(self.job.name).values()) or self.job.source.count()
         worst = -(-rows // BATCH) + len(self.job.children) + 3
         if used + worst > budget:
             message = (
