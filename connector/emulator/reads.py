@@ -11,29 +11,12 @@ from .query import compile_query
 from .schema import VALUE_TYPES, FieldDef, FieldType
 from .seed import Options
 from .store import AppState, Cursor, Domain, StoredRecord
+from .values import empty_value
 
 MAX_CURSOR_SIZE = 500
 DEFAULT_CURSOR_SIZE = 100
 # Process management and categories show in records only when enabled (API.md §2.2).
 _OPTIONAL_TYPES = frozenset({FieldType.STATUS, FieldType.STATUS_ASSIGNEE, FieldType.CATEGORY})
-
-
-def _empty(f: FieldDef) -> Any:
-    if f.type in (
-        FieldType.CHECK_BOX,
-        FieldType.MULTI_SELECT,
-        FieldType.USER_SELECT,
-        FieldType.ORGANIZATION_SELECT,
-        FieldType.GROUP_SELECT,
-        FieldType.FILE,
-        FieldType.SUBTABLE,
-        FieldType.STATUS_ASSIGNEE,
-        FieldType.CATEGORY,
-    ):
-        return []
-    if f.type in (FieldType.DATE, FieldType.TIME, FieldType.DATETIME, FieldType.DROP_DOWN):
-        return None
-    return ""
 
 
 def shown_fields(app: AppState) -> list[FieldDef]:
@@ -60,7 +43,7 @@ def render(app: AppState, record: StoredRecord, only: set[str] | None = None) ->
                     "value": {
                         inner.code: {
                             "type": inner.type.value,
-                            "value": row["value"].get(inner.code, _empty(inner)),
+                            "value": row["value"].get(inner.code, empty_value(inner)),
                         }
                         for inner in f.fields.values()
                         if inner.type in VALUE_TYPES
@@ -69,7 +52,7 @@ def render(app: AppState, record: StoredRecord, only: set[str] | None = None) ->
                 for row in record.values.get(f.code) or []
             ]
         else:
-            value = record.values.get(f.code, _empty(f))
+            value = record.values.get(f.code, empty_value(f))
         out[f.code] = {"type": f.type.value, "value": value}
     if only is None or "$id" in only:
         out["$id"] = {"type": "__ID__", "value": str(record.id)}

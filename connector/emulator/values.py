@@ -34,6 +34,7 @@ _TEXT_TYPES = frozenset(
     }
 )
 _LIST_TYPES = frozenset({FieldType.CHECK_BOX, FieldType.MULTI_SELECT, FieldType.FILE})
+_READ_ONLY_LISTS = frozenset({FieldType.SUBTABLE, FieldType.STATUS_ASSIGNEE, FieldType.CATEGORY})
 _NULLABLE = frozenset({FieldType.DATE, FieldType.TIME, FieldType.DATETIME, FieldType.DROP_DOWN})
 # Length bounds exist on these types only (fields.json has minLength/maxLength on them).
 _LENGTH_TYPES = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.LINK})
@@ -52,8 +53,8 @@ class ValueContext:
 
 
 def empty_value(f: FieldDef) -> Any:
-    """The stored value of an empty field."""
-    if f.type in _LIST_TYPES or f.type in ENTITY_TYPES or f.type is FieldType.SUBTABLE:
+    """The stored (and read) value of an empty field."""
+    if f.type in _LIST_TYPES or f.type in ENTITY_TYPES or f.type in _READ_ONLY_LISTS:
         return []
     if f.type in _NULLABLE:
         return None
