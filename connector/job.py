@@ -13,7 +13,7 @@ from connector.config import ProjectConfig
 from connector.errors import PreflightError, SourceError
 from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
-from connector.kintone.form import Form
+from connector.mapping.form import Form
 from connector.mapping.spec import MappingSpec
 from connector.preflight import check_mapping, check_rights
 from connector.source import SqlSource, TableSpec, create_engine_from_url

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from connector.errors import KintoneError
 from connector.kintone.client import KintoneClient
-from connector.kintone.fields import INSERT_ONLY, KEY_TYPES, NOT_WRITABLE, WRITABLE, FieldType
-from connector.kintone.form import Field, Form
+from connector.mapping.fields import INSERT_ONLY, KEY_TYPES, NOT_WRITABLE, WRITABLE, FieldType
+from connector.mapping.form import Field, Form
 from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec, SubtableSpec
 
 

@@ -20,12 +20,12 @@ from connector.errors import KintoneSyncError
 from connector.job import Job, open_job
 from connector.kintone.client import RetryPolicy
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
+from connector.kintone.writer import RecordWriter, WriteResult
 from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
 from connector.report import SyncReport
 from connector.source import SqlSource
 from connector.state import StateStore, pk_text
-from connector.writer import RecordWriter, WriteResult
 
 log = logging.getLogger(__name__)
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK

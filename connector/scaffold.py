@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from connector.kintone.fields import INSERT_ONLY, KEY_TYPES, WRITABLE, FieldType
-from connector.kintone.form import Field, Form
+from connector.mapping.fields import INSERT_ONLY, KEY_TYPES, WRITABLE, FieldType
+from connector.mapping.form import Field, Form
 
 
 def _norm(name: str) -> str:

@@ -38,7 +38,7 @@ def init(
     from connector.errors import ConfigError
     from connector.kintone.client import KintoneClient
     from connector.kintone.connect import connect
-    from connector.kintone.form import Form
+    from connector.mapping.form import Form
     from connector.scaffold import scaffold
     from connector.source import SqlSource, TableSpec, create_engine_from_url
 

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connector.errors import ValueRejectedError
-from connector.kintone.fields import INSERT_ONLY, NOT_WRITABLE, WRITABLE, FieldType
+from connector.mapping.fields import INSERT_ONLY, NOT_WRITABLE, WRITABLE, FieldType
 
 Converter = Callable[[Any], Any]
 

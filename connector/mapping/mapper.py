@@ -10,9 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connector.errors import ConfigError, ValueRejectedError
-from connector.kintone.fields import INSERT_ONLY, WRITABLE, FieldType
-from connector.kintone.form import Field, Form
 from connector.mapping.convert import Converter, ConvertOptions, converter
+from connector.mapping.fields import INSERT_ONLY, WRITABLE, FieldType
+from connector.mapping.form import Field, Form
 from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec
 
 Row = Mapping[str, Any]

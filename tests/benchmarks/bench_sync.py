@@ -23,7 +23,7 @@ import yaml
 
 from connector.config import load_project
 from connector.emulator import create_app, load_seed
-from connector.kintone.form import Form
+from connector.mapping.form import Form
 from connector.mapping.mapper import Mapper
 from connector.runner import sync
 from connector.source import SqlSource, TableSpec, create_engine_from_url

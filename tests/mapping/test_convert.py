@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connector.errors import ValueRejectedError
-from connector.kintone.fields import FieldType
 from connector.mapping.convert import ConvertOptions, FileUpload, converter
+from connector.mapping.fields import FieldType
 
 T = FieldType
 NAN = float("nan")

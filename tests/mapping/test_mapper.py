@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from connector.errors import ConfigError
-from connector.kintone.form import Form
+from connector.mapping.form import Form
 from connector.mapping.mapper import Mapper, Outgoing, Refusal
 from connector.mapping.spec import MappingSpec
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.kintone.fields import FieldType
+from connector.mapping.fields import FieldType
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from typing import Any, Literal
 from connector.errors import KintoneError, TransientKintoneError
 from connector.kintone.client import KintoneClient
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
+from connector.kintone.payload import merge_tables, replace_files
 from connector.mapping.mapper import Outgoing, Refusal, SourceKey
 from connector.mapping.spec import RECORD_ID
-from connector.payload import merge_tables, replace_files
 
 Mode = Literal["insert", "update", "upsert"]
 # Errors about the whole call, not about a record in it: retrying record by record cannot help.
