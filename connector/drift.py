@@ -13,16 +13,6 @@ from connector.mapping.convert import FileUpload
 from connector.mapping.fields import FieldType
 from connector.mapping.form import Field, Form
 
-_TEXT = frozenset(
-    {
-        FieldType.SINGLE_LINE_TEXT,
-        FieldType.MULTI_LINE_TEXT,
-        FieldType.RICH_TEXT,
-        FieldType.LINK,
-        FieldType.RADIO_BUTTON,
-        FieldType.DROP_DOWN,
-    }
-)
 _DATETIMES = frozenset({FieldType.DATETIME, FieldType.CREATED_TIME, FieldType.UPDATED_TIME})
 _CHOICES = frozenset({FieldType.CHECK_BOX, FieldType.MULTI_SELECT})
 _ENTITIES = frozenset(
@@ -34,7 +24,7 @@ _USERS = frozenset({FieldType.CREATOR, FieldType.MODIFIER})
 # a difference would be reported after any later edit and could never be repaired.
 _RESTAMPED = frozenset({FieldType.MODIFIER, FieldType.UPDATED_TIME})
 _INSERT_ONLY = _USERS | {FieldType.CREATED_TIME, FieldType.UPDATED_TIME}
-# Kintone reads partial dates as written: `2015-7` is 2015-07-01
+# Kintone takes partial dates and stores them whole: `2015-7` is stored `2015-07-01`
 # (https://cybozu.dev/ja/kintone/docs/overview/field-types/).
 _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::[0-9]{2}(?:\.[0-9]+)?)?")
@@ -57,8 +47,9 @@ def drifted(
     sent row's index), a whole table `orders` when its rows do not pair up.
 
     `merge_tables` maps a SUBTABLE code to its row-key field code: those tables pair rows by
-    row key, in any order, and compare only the subfields sent. A stored row no sent row has
-    counts as drift, since the next write removes it (docs/mappings.md, "SUBTABLE rows").
+    row key, in any order, and compare only the subfields sent. Row keys sent and stored must
+    be the same: a stored row no sent row matches is drift, since the next write removes it
+    (docs/mappings.md, "SUBTABLE rows").
     """
     merges = merge_tables or {}
     found: list[str] = []
@@ -70,7 +61,7 @@ def drifted(
             continue
         if code not in read:
             found.append(code)
-        elif ftype is FieldType.SUBTABLE:
+        elif ftype == FieldType.SUBTABLE:
             subfields = f.fields if f is not None else {}
             rows = _rows(_value(read[code]))
             found += _table(code, subfields, _rows(value), rows, merges.get(code))
@@ -81,7 +72,7 @@ def drifted(
 
 def same(ftype: FieldType | str, sent: Any, stored: Any) -> bool:
     """Whether a value sent to a field of this type is the value Kintone holds."""
-    if ftype is FieldType.FILE:
+    if ftype == FieldType.FILE:
         return _same_files(_files(sent), _files(stored))
     return canonical(ftype, sent) == canonical(ftype, stored)
 
@@ -91,11 +82,11 @@ def canonical(ftype: FieldType | str, value: Any) -> Hashable:
 
     Values Kintone would not take are kept as text: they compare equal only to themselves.
     """
-    if ftype is FieldType.NUMBER:
+    if ftype == FieldType.NUMBER:
         return _number(value)
-    if ftype is FieldType.DATE:
+    if ftype == FieldType.DATE:
         return _date(value)
-    if ftype is FieldType.TIME:
+    if ftype == FieldType.TIME:
         return _time(value)
     if ftype in _DATETIMES:
         return _datetime(value)
@@ -105,7 +96,7 @@ def canonical(ftype: FieldType | str, value: Any) -> Hashable:
         return frozenset(_code(v) for v in value or ())
     if ftype in _USERS:
         return _code(value) if value not in (None, "") else None
-    if ftype is FieldType.FILE:
+    if ftype == FieldType.FILE:
         return tuple(
             sorted((name or "", -1 if size is None else size) for name, size in _files(value))
         )
@@ -139,8 +130,8 @@ def _text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> Hashable:
-    # Kintone answers the number as stored (`1.50` stays `1.50`, `1.5e1` becomes `15`,
-    # API.md §5.1): equal numbers are equal whatever their spelling.
+    # Kintone answers a number as it stored it, which need not be the text sent (`1.5e1` is
+    # stored `15`): equal numbers are equal whatever their spelling.
     text = _text(repr(value) if isinstance(value, float) else value)
     if text is None:
         return None

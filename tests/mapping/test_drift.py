@@ -102,6 +102,9 @@ PAIRS: list[tuple[T | str, Any, Any, bool]] = [
     ("__ID__", 12, "12", True),
     ("__ID__", 12, "13", False),
     ("NEW_TYPE", "x", "x", True),
+    # A type given as its API string compares as the FieldType does.
+    ("NUMBER", "1.50", "1.5", True),
+    ("DATETIME", "2024-05-01T09:30:45Z", "2024-05-01T09:30:00Z", True),
 ]
 
 
