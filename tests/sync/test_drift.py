@@ -299,7 +299,7 @@ EDITS: list[tuple[str, Any, list[str]]] = [
 @pytest.mark.parametrize(
     ("code", "value", "expected"),
     EDITS,
-    ids=[f"{code}:{'+'.join(expected) or 'nothing'}" for code, _, expected in EDITS],
+    ids=[f"{code}:{'+'.join(e[:2]) or 'nothing'}{'...' * (len(e) > 2)}" for code, _, e in EDITS],
 )
 def test_a_hand_edit_drifts_exactly_the_field_edited(
     http: TestClient, files: Path, code: str, value: Any, expected: list[str]
