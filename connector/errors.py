@@ -4,6 +4,10 @@
     ├── ConfigError              fix the project or mapping file (names the file and the key)
     ├── SourceError              fix the warehouse side: connection, table, query, keys
     ├── PreflightError           the app and the mapping disagree; nothing was written
+    ├── StateError               the state store cannot be used: unreachable, damaged, newer
+    │   ├── LockedError              another run of the job holds its lock
+    │   └── LockLostError            this run's lock was taken over; it stopped writing
+    ├── RunStoppedError          a run stopped by a safety rule (delete cap, unresolvable identity)
     ├── KintoneError             Kintone answered with an error (status, code, id)
     │   ├── TransientKintoneError    retried: 429, 5xx, lock errors, dropped connections
     │   └── PermanentKintoneError    not retried: auth, permissions, bad requests
@@ -95,3 +99,23 @@ class ValueRejectedError(KintoneSyncError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.reason = message
+
+
+class StateError(KintoneSyncError):
+    """The state store cannot be used: unreachable, locked by another run, or damaged."""
+
+
+class LockedError(StateError):
+    """Another run of the same job holds the lock."""
+
+
+class LockLostError(StateError):
+    """Another run took this run's lock over; this run stopped before its next write."""
+
+
+class RunStoppedError(KintoneSyncError):
+    """A safety rule stopped the run before a write it would not risk; says how to go on."""
+
+
+class DeleteCapError(RunStoppedError):
+    """A run would delete more records, or table rows, than the mapping's max_delete_share."""

@@ -22,6 +22,10 @@ class SyncReport:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    linked: int = 0
+    """Records found in the app by key and linked to their rows instead of being inserted."""
+    recreated: int = 0
+    """Records the state knew that were gone from the app (deleted by hand), sent again."""
     refusals: list[Refusal] = field(default_factory=list)
     record_ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
     """Source primary key -> Kintone record id, for the rows written."""
@@ -56,6 +60,8 @@ class SyncReport:
             "unchanged": self.unchanged,
             "refused": self.refused,
             "deleted": self.deleted,
+            "linked": self.linked,
+            "recreated": self.recreated,
             "api_calls": self.calls,
             "api_calls_by_endpoint": dict(self.api_calls),
             "retries": self.retries,
@@ -66,7 +72,7 @@ class SyncReport:
         if refusals:
             out["refusals"] = [
                 {
-                    "key": list(r.key),
+                    "key": list(r.key.values),
                     "field": r.field,
                     "code": r.code,
                     "message": r.message,

@@ -1,10 +1,11 @@
-"""One run of a job: rows compared with the state, only changes written, every outcome kept."""
+"""One run of a job: read, map, diff against the state, write, record; the diff decides."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -15,8 +16,10 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
+from connector import diff
 from connector.config import ProjectConfig
-from connector.errors import KintoneSyncError
+from connector.diff import Candidate, Decisions, Identity, Policy
+from connector.errors import DeleteCapError, KintoneSyncError, RunStoppedError
 from connector.job import Job, open_job
 from connector.kintone.client import RetryPolicy
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
@@ -25,14 +28,12 @@ from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
 from connector.report import SyncReport
 from connector.source import SqlSource
-from connector.state import StateStore, pk_text
+from connector.state import Lock, Rejected, Scope, StateStore, Written
 
 log = logging.getLogger(__name__)
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
 
-
-class DeleteCapError(KintoneSyncError):
-    """A run would delete more records than the mapping's max_delete_share allows."""
+__all__ = ["DeleteCapError", "rows_of", "sync", "target_of"]
 
 
 def sync(
@@ -51,14 +52,17 @@ def sync(
 ) -> SyncReport:
     """Run one job: check, read, compare with the state, write the changes, record everything.
 
-    `dry_run` reads and maps but writes nothing; `full_refresh` sends every row again; `force`
-    lets a run delete more than the mapping's `max_delete_share`.
+    `dry_run` (what `plan` does) reads, maps and decides, writes nothing and leaves the
+    state's run marks alone; `full_refresh` sends every row again; `force` lets a run delete
+    more than the mapping's `max_delete_share` of records or table rows.
 
     Raises:
         ConfigError, SourceError, PreflightError, StateError: before anything is written.
         KintoneError: an error about a whole call, or a transient one past its retries; what
             was written before it is recorded, so the next run carries on.
-        DeleteCapError: the run would delete too many records; nothing was deleted.
+        DeleteCapError: the run would delete too many records or table rows; it stopped first.
+        RunStoppedError: the job's identity changed in a way no row can be matched across.
+        LockLostError: another run took the lock over; this run stopped before writing again.
     """
     started = time.monotonic()
     retry = retry or RetryPolicy(
@@ -76,15 +80,21 @@ def sync(
     own_state = state is None
     store = state or StateStore.open(project.state.url, project.root)
     try:
-        with store.lock(name):
-            run = _Run(
-                job, store, project, dry_run=dry_run, full_refresh=full_refresh, use_bulk=use_bulk
-            )
-            return run.execute(force=force, started=started)
+        run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh, force=force)
+        if dry_run:
+            return run.execute(None, started)
+        with store.log.lock(name) as lock:
+            return run.execute(lock, started, use_bulk=use_bulk)
     finally:
         job.close()
         if own_state:
             store.close()
+
+
+def target_of(project: ProjectConfig, job: Job) -> str:
+    """Where a job writes: domain, guest space and app, as the state scopes its rows."""
+    base = project.connections[job.spec.connection].base_url.strip().rstrip("/").lower()
+    return f"{base}|space={job.spec.guest_space or ''}|app={job.app}"
 
 
 class _Run:
@@ -98,58 +108,409 @@ class _Run:
         *,
         dry_run: bool,
         full_refresh: bool,
-        use_bulk: bool,
+        force: bool,
     ) -> None:
-        self.job = job
-        self.state = state
-        self.project = project
-        self.dry_run = dry_run
-        self.full_refresh = full_refresh
+        self.job, self.state, self.project = job, state, project
+        self.dry_run, self.force = dry_run, force
         spec = job.spec
+        self.scope = Scope(job.name, target_of(project, job))
+        self.identity = Identity(
+            self.scope.target, tuple(spec.source.primary_key), spec.key, spec.mode
+        )
+        self.policy = Policy(spec.mode, spec.key, full_refresh)
         self.report = SyncReport(job.name, job.app, spec.mode, dry_run=dry_run)
         self.mapper = Mapper(spec, job.form, base_dir=project.root)
-        self.writer = RecordWriter(
-            job.client,
-            job.app,
-            spec.mode,
-            spec.key,
-            use_bulk=use_bulk,
-            concurrency=project.limits.concurrency,
-        )
         self.mapping_hash = _digest(spec.model_dump(mode="json"))
         self.cursor_value: Any = None
         self.calls_recorded = 0
+        self.deferred: list[Candidate] = []
+        self.child_rows_removed = 0
+        self.totals = (0, 0)
+        self.lock: Lock | None = None
+        self.writer: RecordWriter | None = None
+        # A plan marks the rows it reads in a column of its own, under a number of its own.
+        self.mark = random.randint(1, 2**31 - 1) if dry_run else 0
 
-    def execute(self, *, force: bool, started: float) -> SyncReport:
+    def execute(self, lock: Lock | None, started: float, *, use_bulk: bool = True) -> SyncReport:
         job, state, report = self.job, self.state, self.report
-        job.source.verify_keys()
-        if self.dry_run:
-            self._loop(run_id=None)
-            return self._finish(started)
-        report.run_id = run_id = state.begin_run(
-            job.name, str(job.app), job.spec.mode, self.mapping_hash
+        self.lock = lock
+        self.writer = RecordWriter(
+            job.client,
+            job.app,
+            job.spec.mode,
+            job.spec.key,
+            use_bulk=use_bulk,
+            concurrency=self.project.limits.concurrency,
         )
+        job.source.verify_keys()
+        self._settle_identity()
+        if self.dry_run:
+            self.totals = state.rows.totals(self.scope)
+            self._loop()
+            self._resolve_deferred()
+            self._delete_gone()
+            return self._finish(started)
+        run_id = state.log.begin_run(
+            job.name, self.scope.target, str(job.app), job.spec.mode, self.mapping_hash
+        )
+        report.run_id = self.mark = run_id
         status = "failed"
         try:
             self._warn_about_budget()
-            if state.last_mapping_hash(job.name) not in (None, self.mapping_hash):
+            if state.rows.last_mapping_hash(self.scope) not in (None, self.mapping_hash):
                 report.warnings.append(
                     "the mapping changed since the last complete run: rows whose records "
                     "change with it are sent again"
                 )
             self._check_pending()
-            incremental = self._loop(run_id)
+            self.totals = state.rows.totals(self.scope)
+            self._check_child_tables()
+            incremental = self._loop()
+            self._resolve_deferred()
             if job.spec.on_delete == "delete" and not incremental:
-                self._delete_gone(run_id, force=force)
-            state.save_checkpoint(job.name, _encode(self.cursor_value), self.mapping_hash)
+                self._delete_gone()
+            state.rows.save_checkpoint(self.scope, _encode(self.cursor_value), self.mapping_hash)
             status = "refused" if report.refusals else "succeeded"
         except KintoneSyncError as exc:
             report.errors.append(str(exc))
             raise
         finally:
             self._finish(started)
-            state.end_run(run_id, status, report.as_dict(refusals=False))
+            state.log.end_run(run_id, status, report.as_dict(refusals=False))
         return report
+
+    # --- before reading -----------------------------------------------------------------------
+
+    def _settle_identity(self) -> None:
+        """Compare the job's identity with its last run's and apply what a change means."""
+        rows, job = self.state.rows, self.job
+        stored = rows.identity(job.name)
+        before = diff.Identity.from_dict(stored[1]) if stored is not None else None
+        if stored is None:
+            adopted = 0 if self.dry_run else rows.adopt_legacy(self.scope)
+            if adopted:
+                log.info("%s: %d rows from an earlier state layout adopted", job.name, adopted)
+        elif stored[0] != self.scope.target:
+            known = rows.counts(self.scope)
+            self.report.warnings.append(
+                f"job {job.name} now writes to {self.scope.target} (its last run wrote to "
+                f"{stored[0]}): "
+                + (
+                    f"what the state knew of this target ({sum(known.values())} rows) is used"
+                    if known
+                    else "the state knows nothing of it, so this run starts cold and matches "
+                    "records by key"
+                )
+                + "; the state of the other target is kept"
+            )
+        change = diff.identity_change(before, self.identity)
+        if change.stop is not None:
+            raise RunStoppedError(f"job {job.name}: {change.stop}")
+        self.report.warnings.extend(change.notes)
+        if self.dry_run:
+            return
+        if change.release_rows:
+            rows.release_all(self.scope, None, "the primary key changed")
+        if change.forget_key_values:
+            rows.forget_key_values(self.scope)
+        rows.set_identity(job.name, self.scope.target, self.identity.as_dict())
+
+    def _check_pending(self) -> None:
+        """Without a key, inserts a stopped run left in flight cannot be looked up.
+
+        Raises:
+            RunStoppedError: such rows exist; the run stops rather than risk duplicates.
+        """
+        job = self.job
+        if job.spec.mode != "insert" or job.spec.key is not None:
+            return
+        in_flight = self.state.rows.counts(self.scope).get("pending", 0)
+        if in_flight:
+            raise RunStoppedError(
+                f"{in_flight} row(s) of job {job.name} were being inserted when a run stopped, "
+                "and without a key field it cannot be told which landed; give the mapping a "
+                "unique key field, or check the app and reset the job's state"
+            )
+
+    def _check_child_tables(self) -> None:
+        """Before any write: a child table that lost more than the cap's share of its rows
+        (truncated, or a broken query) stops the run, as the records' tables would empty."""
+        _, known = self.totals
+        if not known or not self.job.children or self.force:
+            return
+        now = sum(child.count() for child in self.job.children.values())
+        diff.check_cap(
+            self.job.name,
+            "table rows",
+            max(0, known - now),
+            known,
+            self.job.spec.max_delete_share,
+            force=self.force,
+        )
+
+    # --- reading, mapping, deciding, writing --------------------------------------------------
+
+    def _sources(self) -> tuple[SqlSource, bool]:
+        """The source, narrowed to rows past the last cursor value when the mapping has one."""
+        job = self.job
+        cursor = job.spec.source.cursor
+        full = self.policy.full_refresh or cursor is None
+        last = None if full else self.state.rows.cursor(self.scope)
+        if cursor is None or last is None:
+            return job.source, False
+        # A run that finds nothing new keeps the cursor where it was.
+        self.cursor_value = _decode(last)
+        spec = replace(job.source.spec, since=(cursor, self.cursor_value))
+        return SqlSource(job.engine, spec, chunk_size=job.source.chunk_size), True
+
+    def _loop(self) -> bool:
+        """Read, map and write every row; whether the read was incremental."""
+        source, incremental = self._sources()
+        cursor = self.job.spec.source.cursor
+        assert self.writer is not None
+        window = BATCH * self.writer.concurrency
+        mapped: list[Outgoing] = []
+        refused: list[Refusal] = []
+        for row, children in rows_of(source, self.job.children):
+            self.report.rows_read += 1
+            value = row.get(cursor) if cursor is not None else None
+            if value is not None and (self.cursor_value is None or value > self.cursor_value):
+                self.cursor_value = value
+            out = self.mapper.map(row, children)
+            if isinstance(out, list):
+                refused += out
+            else:
+                mapped.append(out)
+            if len(mapped) + len(refused) >= window:
+                self._batch(mapped, refused)
+                mapped, refused = [], []
+        self._batch(mapped, refused)
+        return incremental
+
+    def _batch(self, mapped: Sequence[Outgoing], refused: Sequence[Refusal]) -> None:
+        """Diff a batch against the state, then write and record what the diff decided."""
+        rows = self.state.rows
+        candidates = [
+            Candidate(o, _payload_hash(self.job.app, self.job.spec.key, o)) for o in mapped
+        ]
+        known = rows.get(self.scope, [c.key.id for c in candidates])
+        claims = rows.claims(
+            self.scope,
+            [c.match for c in candidates if c.match is not None],
+            self.mark,
+            plan=self.dry_run,
+        )
+        decided = diff.decide(candidates, known, claims, self.policy)
+        self._apply(decided, refused, candidates)
+
+    def _resolve_deferred(self) -> None:
+        """Rows that waited for their match value's holder, decided now that every row of the
+        run has been read; in rounds, since a holder that moves away frees its value only once
+        its own write is recorded. Rows that only wait on each other (key values swapped
+        between rows) are refused: Kintone's unique check refuses either write first."""
+        rows = self.state.rows
+        while self.deferred:
+            waiting, self.deferred = self.deferred, []
+            known = rows.get(self.scope, [c.key.id for c in waiting])
+            claims = rows.claims(
+                self.scope,
+                [c.match for c in waiting if c.match is not None],
+                self.mark,
+                plan=self.dry_run,
+            )
+            decided = diff.decide(waiting, known, claims, self.policy, final=True)
+            if len(decided.deferred) == len(waiting):
+                self._refuse([diff.swapped(c) for c in waiting])
+                return
+            self._apply(decided, [], waiting)
+
+    def _apply(
+        self, decided: Decisions, refused: Sequence[Refusal], candidates: Sequence[Candidate]
+    ) -> None:
+        report, rows, scope, run = self.report, self.state.rows, self.scope, self.mark
+        assert self.writer is not None
+        refusals = [*refused, *decided.refused]
+        self.deferred += decided.deferred
+        report.unchanged += len(decided.unchanged)
+        self.child_rows_removed += decided.child_rows_removed
+        if self.dry_run:
+            rows.mark_seen(
+                scope, [c.key.id for c in candidates] + [r.key.id for r in refused], run, plan=True
+            )
+            report.refusals += refusals
+            writes = decided.writes + [c.out for c in decided.check_landed]
+            if writes:
+                _count(report, self.writer.plan(writes), dry_run=True)
+            return
+        if self.lock is not None:
+            self.lock.check()
+        rows.mark_seen(scope, [k.id for k in decided.unchanged], run)
+        self._refuse(refusals)
+        by_key = {c.key.id: c for c in candidates}
+        writes = list(decided.writes)
+        if decided.check_landed:
+            writes += self._landed_earlier(decided.check_landed)
+        if writes:
+            _, child_total = self.totals
+            diff.check_cap(
+                self.job.name,
+                "table rows",
+                self.child_rows_removed,
+                child_total,
+                self.job.spec.max_delete_share,
+                force=self.force,
+            )
+            rows.mark_pending(scope, [o.key for o in writes], run)
+            result = self.writer.write(writes)
+            if result.missing:
+                result.extend(self._recreate(result.missing, by_key))
+            self._record(result, by_key)
+            if result.error is not None:
+                raise result.error
+        if decided.released:
+            rows.release(scope, decided.released, run, "the row now names another record")
+        self._record_usage()
+        self.state.log.progress(run, report.as_dict(refusals=False))
+        log.info(
+            "%s: %d rows read; %d inserted, %d updated, %d unchanged, %d refused; %d API calls",
+            self.job.name,
+            report.rows_read,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.refused,
+            report.calls,
+        )
+
+    def _refuse(self, refusals: Sequence[Refusal]) -> None:
+        if not refusals:
+            return
+        self.report.refusals += refusals
+        keys = list({r.key.id: r.key for r in refusals}.values())
+        self.state.rows.record_refused(self.scope, keys, self.mark)
+        self.state.log.record_rejects(
+            self.scope,
+            [Rejected(r.key, r.field, r.code, r.message, r.error_id) for r in refusals],
+            self.mark,
+        )
+
+    def _record(self, result: WriteResult, by_key: Mapping[str, Candidate]) -> None:
+        """Store what Kintone answered: record ids of the rows written, and the refusals;
+        inserts refused only because their key is already in the app are linked instead."""
+        relink = [r for r in result.refused if diff.relinkable(r, self.policy)]
+        if relink:
+            linked = self._link([by_key[r.key.id] for r in relink])
+            done = {key.id for key, _ in linked}
+            result.refused = [r for r in result.refused if r.key.id not in done]
+            result.updated += linked
+            self.report.linked += len(linked)
+        _count(self.report, result, dry_run=False)
+        created = {key.id for key, _ in result.inserted}
+        self.state.rows.record_written(
+            self.scope,
+            [
+                Written(
+                    key,
+                    record_id,
+                    by_key[key.id].match,
+                    by_key[key.id].payload_hash,
+                    key.id in created,
+                    by_key[key.id].out.child_rows,
+                )
+                for key, record_id in (*result.inserted, *result.updated)
+            ],
+            self.mark,
+        )
+        self.state.log.clear_rejects(
+            self.scope, [k.id for k, _ in (*result.inserted, *result.updated)]
+        )
+        self._refuse(result.refused)
+
+    def _link(self, rows: Sequence[Candidate]) -> list[tuple[Any, int]]:
+        """Records already in the app with these rows' key values, found by key."""
+        assert self.writer is not None
+        found = self.writer.existing([c.out.key_value for c in rows], [])
+        return [
+            (c.key, int(found[str(c.out.key_value)]["$id"]["value"]))
+            for c in rows
+            if str(c.out.key_value) in found
+        ]
+
+    def _recreate(
+        self, missing: Sequence[Outgoing], by_key: Mapping[str, Candidate]
+    ) -> WriteResult:
+        """Rows whose record was deleted by hand: the state forgets the record, and the diff
+        decides again (upsert adds it back by key; update refuses it)."""
+        assert self.writer is not None
+        self.state.rows.unlink(self.scope, [o.key.id for o in missing])
+        self.report.recreated += len(missing)
+        again = diff.decide([by_key[o.key.id] for o in missing], {}, {}, self.policy, final=True)
+        return self.writer.write(again.writes)
+
+    def _landed_earlier(self, rows: Sequence[Candidate]) -> list[Outgoing]:
+        """Inserts a stopped run sent without recording the answer: an insert is never sent
+        blind twice, so the records are looked up by key. Those found are recorded as this
+        job's (and counted unchanged); the rest are returned to be sent."""
+        linked = self._link(rows)
+        found = {key.id for key, _ in linked}
+        by_id = {c.key.id: c for c in rows}
+        self.state.rows.record_written(
+            self.scope,
+            [
+                Written(
+                    key,
+                    record_id,
+                    by_id[key.id].match,
+                    by_id[key.id].payload_hash,
+                    True,
+                    by_id[key.id].out.child_rows,
+                )
+                for key, record_id in linked
+            ],
+            self.mark,
+        )
+        self.report.unchanged += len(linked)
+        return [c.out for c in rows if c.key.id not in found]
+
+    # --- after reading ------------------------------------------------------------------------
+
+    def _delete_gone(self) -> None:
+        """Delete the records this job wrote that no row the run read maps to any longer."""
+        job, rows, report = self.job, self.state.rows, self.report
+        if job.spec.on_delete != "delete":
+            return
+        gone = diff.deletions(rows.gone(self.scope, self.mark, plan=self.dry_run))
+        total, _ = self.totals
+        if self.dry_run:
+            report.deleted = len(gone.record_ids)
+            try:
+                diff.check_cap(
+                    job.name,
+                    "records",
+                    len(gone.record_ids),
+                    total,
+                    job.spec.max_delete_share,
+                    force=self.force,
+                )
+            except DeleteCapError as exc:
+                report.warnings.append(f"a run would stop here: {exc}")
+            return
+        rows.forget(self.scope, rows.unseen_unlinked(self.scope, self.mark))
+        diff.check_cap(
+            job.name,
+            "records",
+            len(gone.record_ids),
+            total,
+            job.spec.max_delete_share,
+            force=self.force,
+        )
+        if gone.record_ids:
+            assert self.writer is not None
+            if self.lock is not None:
+                self.lock.check()
+            deleted = self.writer.delete(gone.record_ids)
+            report.deleted += len(deleted)
+        rows.forget(self.scope, gone.forget_rows, gone.forget_released)
 
     def _finish(self, started: float) -> SyncReport:
         self.report.seconds = time.monotonic() - started
@@ -164,186 +525,14 @@ class _Run:
         if not self.dry_run:
             total = report.calls
             if total > self.calls_recorded:
-                self.state.add_usage(str(self.job.app), total - self.calls_recorded)
+                self.state.log.add_usage(str(self.job.app), total - self.calls_recorded)
             self.calls_recorded = total
-
-    # --- reading and writing ------------------------------------------------------------------
-
-    def _sources(self) -> tuple[SqlSource, bool]:
-        """The source, narrowed to rows past the last cursor value when the mapping has one."""
-        job = self.job
-        cursor = job.spec.source.cursor
-        last = None if (self.full_refresh or cursor is None) else self.state.cursor(job.name)
-        if cursor is None or last is None:
-            return job.source, False
-        # A run that finds nothing new keeps the cursor where it was.
-        self.cursor_value = _decode(last)
-        spec = replace(job.source.spec, since=(cursor, self.cursor_value))
-        return SqlSource(job.engine, spec, chunk_size=job.source.chunk_size), True
-
-    def _loop(self, run_id: int | None) -> bool:
-        """Read, map and write every row; whether the read was incremental."""
-        source, incremental = self._sources()
-        cursor = self.job.spec.source.cursor
-        batch: list[Outgoing] = []
-        refused: list[Refusal] = []
-        for row, children in _rows(source, self.job.children):
-            self.report.rows_read += 1
-            value = row.get(cursor) if cursor is not None else None
-            if value is not None and (self.cursor_value is None or value > self.cursor_value):
-                self.cursor_value = value
-            mapped = self.mapper.map(row, children)
-            if isinstance(mapped, list):
-                refused += mapped
-            else:
-                batch.append(mapped)
-            if len(batch) + len(refused) >= BATCH * self.writer.concurrency:
-                self._flush(batch, refused, run_id)
-                batch, refused = [], []
-        self._flush(batch, refused, run_id)
-        return incremental
-
-    def _flush(self, batch: list[Outgoing], refused: list[Refusal], run_id: int | None) -> None:
-        report, state, name, mode = self.report, self.state, self.job.name, self.job.spec.mode
-        report.refusals += refused
-        if refused and run_id is not None:
-            state.record_refused(name, _reject_rows(refused), run_id)
-        keys = [pk_text(o.key) for o in batch]
-        text_of = dict(zip((o.key for o in batch), keys, strict=True))
-        hashes = {
-            k: _payload_hash(self.job.app, self.job.spec.key, o)
-            for k, o in zip(keys, batch, strict=True)
-        }
-        known = state.rows(name, keys)
-        changed: list[Outgoing] = []
-        unchanged: list[str] = []
-        in_flight: list[Outgoing] = []
-        for key, out in zip(keys, batch, strict=True):
-            before = known.get(key)
-            if before is not None and before.status == "pending" and mode == "insert":
-                in_flight.append(out)
-            # Insert mode adds a row once; the other modes send it again when it changed.
-            elif (
-                before is not None
-                and before.status == "synced"
-                and before.record_id
-                and (
-                    mode == "insert"
-                    or (not self.full_refresh and before.payload_hash == hashes[key])
-                )
-            ):
-                unchanged.append(key)
-            else:
-                changed.append(out)
-        if run_id is None:
-            report.unchanged += len(unchanged)
-            if changed or in_flight:
-                _count(report, self.writer.plan([*changed, *in_flight]), dry_run=True)
-            return
-        if in_flight:
-            changed += self._landed_earlier(in_flight, text_of, hashes, run_id)
-        report.unchanged += len(unchanged)
-        state.mark_seen(name, unchanged, run_id)
-        if changed:
-            state.mark_pending(name, [text_of[o.key] for o in changed], run_id)
-            result = self.writer.write(changed)
-            _count(report, result, dry_run=False)
-            state.record_written(
-                name,
-                [(text_of[k], i, hashes[text_of[k]], True) for k, i in result.inserted]
-                + [(text_of[k], i, hashes[text_of[k]], False) for k, i in result.updated],
-                run_id,
-            )
-            state.record_refused(name, _reject_rows(result.refused), run_id)
-            if result.error is not None:
-                raise result.error
-        state.heartbeat(name)
-        self._record_usage()
-        state.progress(run_id, report.as_dict(refusals=False))
-        log.info(
-            "%s: %d rows read; %d inserted, %d updated, %d unchanged, %d refused; %d API calls",
-            name,
-            report.rows_read,
-            report.inserted,
-            report.updated,
-            report.unchanged,
-            report.refused,
-            report.calls,
-        )
-
-    def _landed_earlier(
-        self,
-        rows: list[Outgoing],
-        text_of: Mapping[tuple[Any, ...], str],
-        hashes: Mapping[str, str],
-        run_id: int,
-    ) -> list[Outgoing]:
-        """Inserts a stopped run sent without recording the answer: an insert is never sent
-        blind twice, so the records are looked up by key. Those found are recorded as this
-        job's (and counted unchanged); the rest are returned to be sent."""
-        found = self.writer.existing([o.key_value for o in rows], [])
-        landed = [o for o in rows if str(o.key_value) in found]
-        self.state.record_written(
-            self.job.name,
-            [
-                (
-                    text_of[o.key],
-                    int(found[str(o.key_value)]["$id"]["value"]),
-                    hashes[text_of[o.key]],
-                    True,
-                )
-                for o in landed
-            ],
-            run_id,
-        )
-        self.report.unchanged += len(landed)
-        return [o for o in rows if str(o.key_value) not in found]
-
-    def _check_pending(self) -> None:
-        """Without a key, inserts a stopped run left in flight cannot be looked up.
-
-        Raises:
-            KintoneSyncError: such rows exist; the run stops rather than risk duplicates.
-        """
-        job = self.job
-        if job.spec.mode != "insert" or job.spec.key is not None:
-            return
-        in_flight = self.state.counts(job.name).get("pending", 0)
-        if in_flight:
-            raise KintoneSyncError(
-                f"{in_flight} row(s) of job {job.name} were being inserted when a run stopped, "
-                "and without a key field it cannot be told which landed; give the mapping a "
-                "unique key field, or check the app and clear .kintone-sync state for the job"
-            )
-
-    def _delete_gone(self, run_id: int, *, force: bool) -> None:
-        """Delete the records of rows that left the source: only records this job synced."""
-        job, state, report = self.job, self.state, self.report
-        gone = list(state.unseen(job.name, run_id))
-        doomed = [(k, s.record_id) for k, s in gone if s.record_id and s.status == "synced"]
-        others = [k for k, s in gone if not (s.record_id and s.status == "synced")]
-        state.forget(job.name, others)
-        if not doomed:
-            return
-        counts = state.counts(job.name)
-        total = sum(counts.values())
-        share = len(doomed) / max(total, 1)
-        if share > job.spec.max_delete_share and not force:
-            raise DeleteCapError(
-                f"job {job.name} would delete {len(doomed)} of its {total} records "
-                f"({share:.0%} > max_delete_share {job.spec.max_delete_share:.0%}); nothing was "
-                "deleted. Check the source, then run with --force if the deletes are meant"
-            )
-        ids = [int(record_id) for _, record_id in doomed if record_id is not None]
-        deleted = self.writer.delete(ids)
-        report.deleted += len(deleted)
-        state.forget(job.name, [k for k, _ in doomed])
 
     def _warn_about_budget(self) -> None:
         budget = self.project.limits.daily_budget
-        used = self.state.usage_today(str(self.job.app))
+        used = self.state.log.usage_today(str(self.job.app))
         # The rows the job already knows, rather than a count over the warehouse each run.
-        rows = sum(self.state.counts(self.job.name).values()) or self.job.source.count()
+        rows = sum(self.state.rows.counts(self.scope).values()) or self.job.source.count()
         worst = -(-rows // BATCH) + len(self.job.children) + 3
         if used + worst > budget:
             message = (
@@ -354,9 +543,10 @@ class _Run:
             self.report.warnings.append(message)
 
 
-def _rows(
+def rows_of(
     source: SqlSource, children: Mapping[str, SqlSource]
 ) -> Iterator[tuple[Row, Mapping[str, Sequence[Row]]]]:
+    """Each source row with its child rows per SUBTABLE, streamed."""
     if not children:
         for chunk in source.read():
             for row in chunk:
@@ -372,11 +562,7 @@ def _count(report: SyncReport, result: WriteResult, *, dry_run: bool) -> None:
     report.refusals += result.refused
     if not dry_run:
         for key, record_id in (*result.inserted, *result.updated):
-            report.record_ids[key] = record_id
-
-
-def _reject_rows(refusals: Sequence[Refusal]) -> list[tuple[str, str | None, str, str, str | None]]:
-    return [(pk_text(r.key), r.field, r.code, r.message, r.error_id) for r in refusals]
+            report.record_ids[key.values] = record_id
 
 
 def _payload_hash(app: int, key_field: str | None, out: Outgoing) -> str:

@@ -14,6 +14,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 """A run that wrote what it could but refused some rows."""
+EXIT_DIFFERS = 4
+"""`verify` found records missing, drifted or orphaned, and did not repair them."""
 
 
 @click.group()
@@ -65,6 +67,7 @@ def _errors() -> Iterator[None]:
 from connector.cli import emulator, history, project, runs  # noqa: E402  (registers commands)
 
 __all__ = [
+    "EXIT_DIFFERS",
     "EXIT_ERROR",
     "EXIT_REFUSED",
     "EXIT_USAGE",

@@ -27,7 +27,7 @@ def runs_command(job: str | None, limit: int, project_file: Path, output: str) -
         project = load_project(project_file)
         store = StateStore.open(project.state.url, project.root)
         try:
-            found = store.runs(job, limit)
+            found = store.log.runs(job, limit)
         finally:
             store.close()
     if output == "json":
@@ -76,7 +76,7 @@ def rejects(job: str, fmt: str, target: Path | None, project_file: Path) -> None
         project = load_project(project_file)
         store = StateStore.open(project.state.url, project.root)
         try:
-            found = store.rejects(job)
+            found = store.log.rejects(job)
         finally:
             store.close()
     rows = [

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from connector.cli import EXIT_REFUSED, EXIT_USAGE, _errors, main, output_option, project_option
+from connector.cli import (
+    EXIT_DIFFERS,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    _errors,
+    main,
+    output_option,
+    project_option,
+)
 
 if TYPE_CHECKING:
     from connector.report import SyncReport
@@ -24,14 +32,20 @@ def _summary(report: SyncReport) -> str:
         f"  {verb}updated     {report.updated:>9,}",
         f"  unchanged   {report.unchanged:>9,}",
         f"  refused     {report.refused:>9,}",
-        f"  deleted     {report.deleted:>9,}",
+    ]
+    if report.linked:
+        lines.append(f"  linked      {report.linked:>9,}  (found in the app by key)")
+    if report.recreated:
+        lines.append(f"  recreated   {report.recreated:>9,}  (deleted in the app, sent again)")
+    lines += [
+        f"  {verb}deleted     {report.deleted:>9,}",
         f"  API calls   {report.calls:>9,}"
         + (f"  ({report.retries} retried)" if report.retries else ""),
         f"  duration    {report.seconds:>9.1f} s",
     ]
     lines += [f"  warning: {w}" for w in report.warnings]
     for r in report.refusals[:20]:
-        key = ", ".join(str(v) for v in r.key)
+        key = str(r.key)
         where = f" field {r.field}" if r.field else ""
         ref = f" (id {r.error_id})" if r.error_id else ""
         lines.append(f"  refused row {key}{where}: {r.message} [{r.code}]{ref}")
@@ -55,14 +69,60 @@ def _emit(report: SyncReport, output: str) -> None:
 @output_option
 @click.option("--full-refresh", is_flag=True, help="Send every row again, changed or not.")
 @click.option("--force", is_flag=True, help="Delete past the mapping's max_delete_share.")
-def run(job: str, project_file: Path, output: str, full_refresh: bool, force: bool) -> None:
+@click.option(
+    "--verify",
+    "check_app",
+    is_flag=True,
+    help="First read the app and send again the rows whose records were deleted or edited there.",
+)
+def run(
+    job: str, project_file: Path, output: str, full_refresh: bool, force: bool, check_app: bool
+) -> None:
     """Sync one job (a mapping file in mappings/) and print what it did."""
     from connector.config import load_project
     from connector.runner import sync
+    from connector.verify import verify
 
     with _errors():
-        report = sync(load_project(project_file), job, full_refresh=full_refresh, force=force)
+        project = load_project(project_file)
+        if check_app:
+            verify(project, job, repair=True)
+        report = sync(project, job, full_refresh=full_refresh, force=force)
     _emit(report, output)
+
+
+@main.command("verify")
+@click.argument("job")
+@project_option
+@output_option
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Send again exactly the rows whose records are missing or edited.",
+)
+def verify_command(job: str, project_file: Path, output: str, repair: bool) -> None:
+    """Compare the app with the source and the state: missing records, records no row maps
+    to, and values edited in Kintone. Exit 4 when something differs and was not repaired."""
+    from connector.config import load_project
+    from connector.runner import sync
+    from connector.verify import describe, verify
+
+    with _errors():
+        project = load_project(project_file)
+        found = verify(project, job, repair=repair)
+        report = sync(project, job) if repair and found.marked else None
+    if output == "json":
+        data = found.as_dict()
+        data["repair_run"] = report.as_dict() if report is not None else None
+        click.echo(json.dumps(data, ensure_ascii=False, default=str))
+    else:
+        click.echo(describe(found))
+        if report is not None:
+            click.echo(_summary(report))
+    if report is not None and report.refused:
+        sys.exit(EXIT_REFUSED)
+    if not found.clean and report is None:
+        sys.exit(EXIT_DIFFERS)
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from connector.kintone.client import KintoneClient
@@ -75,7 +76,7 @@ def merge_tables(out: Outgoing, stored: Mapping[str, Any]) -> Outgoing:
             }
             rows.append({"id": match["id"], "value": {**cells, **row["value"]}})
         record[table] = {"value": rows}
-    return Outgoing(out.key, out.key_value, record, out.merge_tables)
+    return replace(out, record=record)
 
 
 def _writable_cell(cell: Mapping[str, Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from connector.errors import KintoneError, TransientKintoneError
@@ -35,6 +35,8 @@ _CALL_ERRORS = frozenset(
     }
 )
 _RECORD_KEY = re.compile(r"^records\[(\d+)\](.*)$")
+_MISSING_RECORD = re.compile(r"\(ID: ?(\d+)\)")
+"""GAIA_RE01 names the record: "The specified record (ID: 5) is not found." (API.md §3)."""
 _KEYS_PER_QUERY = 100
 
 
@@ -49,12 +51,15 @@ class WriteResult:
     inserted: list[tuple[SourceKey, int]] = field(default_factory=list)
     updated: list[tuple[SourceKey, int]] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    missing: list[Outgoing] = field(default_factory=list)
+    """Rows sent by $id whose record is no longer in the app (deleted by hand)."""
     error: KintoneError | None = None
 
     def extend(self, other: WriteResult) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.refused += other.refused
+        self.missing += other.missing
         self.error = self.error or other.error
 
 
@@ -151,8 +156,10 @@ class RecordWriter:
         if self.mode == "insert":
             result.inserted = [(out.key, 0) for out in batch]
             return result
-        existing = self.existing([out.key_value for out in batch], [])
-        for out in batch:
+        by_key = [out for out in batch if out.record_id is None]
+        result.updated = [(out.key, out.record_id) for out in batch if out.record_id is not None]
+        existing = self.existing([out.key_value for out in by_key], [])
+        for out in by_key:
             stored = existing.get(_key_text(out.key_value))
             if stored is not None:
                 result.updated.append((out.key, int(stored["$id"]["value"])))
@@ -192,9 +199,20 @@ class RecordWriter:
         if self.mode == "insert" or (self.mode == "upsert" and not merging):
             return batch
         tables = sorted({t for out in batch for t in out.merge_tables})
-        existing = self.existing([out.key_value for out in batch], tables)
+        by_key = [out for out in batch if out.record_id is None]
+        by_id = [out for out in batch if out.record_id is not None]
+        existing = self.existing([out.key_value for out in by_key], tables)
+        stored_by_id = (
+            self.existing([out.record_id for out in by_id], tables, field=RECORD_ID)
+            if by_id and merging
+            else {}
+        )
         ready = []
         for out in batch:
+            if out.record_id is not None:
+                stored = stored_by_id.get(str(out.record_id))
+                ready.append(merge_tables(out, stored) if stored and out.merge_tables else out)
+                continue
             stored = existing.get(_key_text(out.key_value))
             if stored is None and self.mode == "update":
                 result.refused.append(self._unmatched(out))
@@ -219,12 +237,21 @@ class RecordWriter:
 
     def _requests(self, batch: list[Outgoing]) -> list[_Request]:
         inserts = [o for o in batch if self.mode == "insert" or o.key_value is None]
-        changes = [o for o in batch if self.mode != "insert" and o.key_value is not None]
+        by_id = [o for o in batch if o.record_id is not None and self.mode != "insert"]
+        by_key = [
+            o
+            for o in batch
+            if self.mode != "insert" and o.key_value is not None and o.record_id is None
+        ]
         out: list[_Request] = []
-        for rows, method in ((inserts, "POST"), (changes, "PUT")):
+        for rows, method, upsert in (
+            (inserts, "POST", False),
+            (by_id, "PUT", False),
+            (by_key, "PUT", self.mode == "upsert"),
+        ):
             for start in range(0, len(rows), RECORDS_PER_WRITE):
                 chunk = rows[start : start + RECORDS_PER_WRITE]
-                out.append(_Request(method, chunk, upsert=self.mode == "upsert"))
+                out.append(_Request(method, chunk, upsert=upsert))
         return out
 
     # --- the write ----------------------------------------------------------------------------
@@ -234,7 +261,13 @@ class RecordWriter:
             return {"app": self.app, "records": [o.record for o in request.rows]}
         items = []
         for o in request.rows:
-            if self.key_field == RECORD_ID:
+            if o.record_id is not None:
+                # By $id, the key field is sent too: a changed key value follows the record.
+                record = dict(o.record)
+                if self.key_field not in (None, RECORD_ID):
+                    record[self.key_field] = {"value": o.key_value}
+                items.append({"id": o.record_id, "record": record})
+            elif self.key_field == RECORD_ID:
                 items.append({"id": o.key_value, "record": o.record})
             else:
                 update_key = {"field": self.key_field, "value": o.key_value}
@@ -260,12 +293,38 @@ class RecordWriter:
                     raise
                 if exc.code is None:
                     raise
+                if exc.code == "GAIA_RE01":
+                    pending = self._drop_missing(pending, exc, result)
+                    continue
                 index = exc.bulk_index if exc.bulk_index is not None else 0
                 pending = self._isolate(pending, index, exc, result)
                 continue
             for request, answer in zip(pending, answers, strict=True):
                 self._collect(request, answer, result)
             return
+
+    def _drop_missing(
+        self, pending: list[_Request], exc: KintoneError, result: WriteResult
+    ) -> list[_Request]:
+        """A record sent by $id is gone (deleted by hand): its row is set aside for the caller
+        to decide, and the rest are sent again."""
+        named = _MISSING_RECORD.search(exc.kintone_message)
+        gone = int(named.group(1)) if named else None
+        kept: list[_Request] = []
+        found = False
+        for request in pending:
+            rows = []
+            for row in request.rows:
+                if not found and gone is not None and row.record_id == gone:
+                    result.missing.append(row)
+                    found = True
+                else:
+                    rows.append(row)
+            if rows:
+                kept.append(_Request(request.method, rows, request.upsert))
+        if not found:
+            raise exc
+        return kept
 
     def _landed(
         self, pending: list[_Request], exc: KintoneError, result: WriteResult
@@ -379,4 +438,4 @@ def _key_text(value: Any) -> str:
 
 
 def _with_record(out: Outgoing, record: dict[str, Any]) -> Outgoing:
-    return Outgoing(out.key, out.key_value, record, out.merge_tables)
+    return replace(out, record=record)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +18,30 @@ from connector.mapping.form import Field, Form
 from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec
 
 Row = Mapping[str, Any]
-SourceKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class RowKey:
+    """A source row's primary key, computed once: its values, their text and the text's digest.
+
+    The text is JSON, so composite and typed keys stay distinct; the digest is what the state
+    is keyed by, so keys of any length fit every database.
+    """
+
+    values: tuple[Any, ...]
+    text: str
+    id: str
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> RowKey:
+        text = json.dumps(list(values), default=str, ensure_ascii=False, separators=(",", ":"))
+        return cls(tuple(values), text, hashlib.sha256(text.encode()).hexdigest()[:32])
+
+    def __str__(self) -> str:
+        return ", ".join(str(v) for v in self.values)
+
+
+SourceKey = RowKey
 
 
 @dataclass(frozen=True)
@@ -32,16 +57,23 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One record to write: its source key, its Kintone key value and its payload."""
+    """One record to write: the source row's key, the value Kintone matches on, the payload."""
 
-    key: SourceKey
+    key: RowKey
+    """The source row's primary key."""
     key_value: Any
-    """The unique field's value (or the record id for `$id`); None in insert mode."""
+    """The match value: the unique key field's value (or the record id for `$id`) that Kintone
+    matches on; None without a key field. Never the source key."""
     record: dict[str, Any]
     """`{code: {"value": v}}`; without the key field in update and upsert modes. FILE values
     hold FileUpload objects until the writer uploads them."""
     merge_tables: Mapping[str, str] = field(default_factory=dict)
     """SUBTABLE code -> row-key field code, for tables whose rows merge with the stored ones."""
+    record_id: int | None = None
+    """Set by the diff when the state knows the record: the write goes by `$id`, and carries
+    the key field, so a changed key value follows the row."""
+    child_rows: int = 0
+    """Rows in the record's SUBTABLE fields, for the cap on table rows a run may remove."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +135,7 @@ class Mapper:
 
     def map(self, row: Row, children: Mapping[str, Sequence[Row]]) -> Outgoing | list[Refusal]:
         """The record for one row and its child rows, or every reason it cannot be written."""
-        key = tuple(row[c] for c in self.primary_key)
+        key = RowKey.of([row[c] for c in self.primary_key])
         refusals: list[Refusal] = []
         record: dict[str, Any] = {}
         for slot in self.slots:
@@ -134,7 +166,8 @@ class Mapper:
                         "without a key cannot be matched, so it is not written",
                     )
                 ]
-        return Outgoing(key, key_value, record, self.merges)
+        children_sent = sum(len(children.get(code, ())) for code in self.tables)
+        return Outgoing(key, key_value, record, self.merges, child_rows=children_sent)
 
 
 def _table_rows(

@@ -11,7 +11,7 @@ import pytest
 
 from connector.errors import ConfigError
 from connector.mapping.form import Form
-from connector.mapping.mapper import Mapper, Outgoing, Refusal
+from connector.mapping.mapper import Mapper, Outgoing, Refusal, RowKey
 from connector.mapping.spec import MappingSpec
 
 FORM = Form.from_properties(
@@ -53,7 +53,7 @@ def spec(**changes: Any) -> MappingSpec:
 
 def test_upsert_moves_the_key_out_of_the_record() -> None:
     out = Mapper(spec(), FORM).map({"id": "K1", "qty": Decimal("1.50")}, {})
-    assert out == Outgoing(("K1",), "K1", {"qty": {"value": "1.50"}})
+    assert out == Outgoing(RowKey.of(["K1"]), "K1", {"qty": {"value": "1.50"}})
 
 
 def test_insert_keeps_the_key_in_the_record_and_skips_empty_creator() -> None:
@@ -96,14 +96,14 @@ def test_every_bad_value_of_a_row_is_refused_together() -> None:
         ("kind", "VALUE"),
         ("title", "VALUE"),
     ]
-    assert all(r.key == ("K1",) for r in out)
+    assert all(r.key.values == ("K1",) for r in out)
 
 
 def test_empty_key_is_refused_not_inserted() -> None:
     out = Mapper(spec(), FORM).map({"id": "", "qty": 1}, {})
     assert out == [
         Refusal(
-            ("",),
+            RowKey.of([""]),
             "code",
             "EMPTY_KEY",
             "the key field 'code' is empty for this row; a record without a key cannot be "

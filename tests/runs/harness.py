@@ -128,7 +128,9 @@ def served(seed: Seed, **options: Any) -> Iterator[int]:
 
 def records_of(port: int, app: int = 1) -> list[dict[str, Any]]:
     """Every record of an app, through the emulator's inspection endpoint (no faults there)."""
-    answer = httpx.get(f"http://127.0.0.1:{port}/_emulator/records", params={"app": app})
+    answer = httpx.get(
+        f"http://127.0.0.1:{port}/_emulator/records", params={"app": app}, timeout=120
+    )
     answer.raise_for_status()
     return list(answer.json()["records"])
 

@@ -119,7 +119,7 @@ def test_insert_whose_answer_is_lost_looks_up_what_landed(tmp_path: Path, drop: 
     assert endpoints["GET /k/v1/records.json"] == 10  # 1,000 keys looked up 100 at a time
     store = StateStore.open(None, project.root)
     try:
-        assert store.counts("customers") == {"synced": 1000}
+        assert store.rows.job_counts("customers") == {"synced": 1000}
     finally:
         store.close()
 

@@ -119,7 +119,7 @@ def test_rejects_are_kept_shown_and_tried_again(
     assert report.refused == 1
     store = StateStore.open(None, project_dir)
     try:
-        (reject,) = store.rejects("customers")
+        (reject,) = store.log.rejects("customers")
     finally:
         store.close()
     assert (reject.pk, reject.field, reject.code) == (["C-0500"], "credit_limit", "CB_VA01")
@@ -140,7 +140,7 @@ def test_rejects_are_kept_shown_and_tried_again(
     assert (again.inserted, again.refused, again.unchanged) == (1, 0, 999)
     store = StateStore.open(None, project_dir)
     try:
-        assert store.rejects("customers") == []
+        assert store.log.rejects("customers") == []
     finally:
         store.close()
 
@@ -192,7 +192,7 @@ def test_the_delete_cap_refuses_without_force(
 def test_two_runs_of_one_job_never_overlap(project: ProjectConfig, kintone: TestClient) -> None:
     store = StateStore.open(None, project.root)
     try:
-        with store.lock("customers"), pytest.raises(LockedError, match="running elsewhere"):
+        with store.log.lock("customers"), pytest.raises(LockedError, match="running elsewhere"):
             sync(project, "customers", http=kintone, state=store)
         assert sync(project, "customers", http=kintone, state=store).inserted == 1000
     finally:
@@ -247,7 +247,7 @@ def test_run_history_and_api_usage(
     assert history[1]["api_calls"] == 3
     store = StateStore.open(None, project_dir)
     try:
-        assert store.usage_today("1") == 3 + history[0]["api_calls"]
+        assert store.log.usage_today("1") == 3 + history[0]["api_calls"]
     finally:
         store.close()
     text = CliRunner().invoke(main, ["runs"]).output
@@ -331,10 +331,11 @@ def test_requests_per_second_spaces_the_calls(sample_seed: Seed) -> None:
         client = KintoneClient(http, sleep=slept.append, requests_per_second=10)
         for _ in range(3):
             client.app_info(1)
-    # The fake sleep does not move the clock, so the waits add up: about 0.1 s, then 0.2 s.
+    # The fake sleep does not move the clock, so the waits add up: about 0.1 s, then 0.2 s
+    # (less the real time the calls took, which a loaded machine stretches).
     assert len(slept) == 2
-    assert 0.05 < slept[0] <= 0.1
-    assert 0.15 < slept[1] <= 0.2
+    assert 0.0 < slept[0] <= 0.1
+    assert slept[0] < slept[1] <= 0.2
 
 
 def test_concurrency_stays_within_the_limit(
@@ -378,8 +379,8 @@ def test_the_state_can_live_in_postgresql(project: ProjectConfig, kintone: TestC
         assert again.unchanged == 1000
         store = StateStore.open(url, project.root)
         try:
-            assert store.counts("customers") == {"synced": 1000}
-            assert [r["status"] for r in store.runs("customers")] == ["succeeded", "succeeded"]
+            assert store.rows.job_counts("customers") == {"synced": 1000}
+            assert [r["status"] for r in store.log.runs("customers")] == ["succeeded", "succeeded"]
         finally:
             store.close()
     assert not (project.root / ".kintone-sync" / "state.db").exists()
@@ -399,12 +400,12 @@ def test_a_run_that_stops_midway_keeps_what_it_did(
         sync(project, "customers", http=kintone, retry=NO_WAIT)
     store = StateStore.open(None, project_dir)
     try:
-        (failed,) = store.runs("customers")
+        (failed,) = store.log.runs("customers")
         assert failed["status"] == "failed"
         assert failed["inserted"] == 8000
         assert failed["retries"] == 3
         assert "GAIA_DA02" in failed["errors"][0]
-        assert store.counts("customers") == {"synced": 8000, "pending": 1000}
+        assert store.rows.job_counts("customers") == {"synced": 8000, "pending": 1000}
     finally:
         store.close()
     faults(kintone).clear()

@@ -87,7 +87,7 @@ def test_bad_child_value_refuses_its_parent_row(
         con.execute("UPDATE orders SET status = 'lost' WHERE order_id = 'O-0003-1'")
         con.execute("UPDATE orders SET order_id = NULL WHERE order_id = 'O-0005-0'")
     report = sync(project, "customers", http=kintone)
-    refused = {(r.key, r.field): r for r in report.refusals}
+    refused = {(r.key.values, r.field): r for r in report.refusals}
     assert refused[(("C-0003",), "orders[1].status")].code == "VALUE"
     # An empty required subfield is Kintone's to refuse; the error key names the row.
     assert refused[(("C-0005",), "orders[0].order_id")].message == "Required."

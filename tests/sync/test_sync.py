@@ -97,7 +97,7 @@ def test_refused_rows_are_named_and_the_rest_land(
             "UPDATE customers SET signed_up = NULL, full_name = NULL WHERE customer_id = 'C-0700'"
         )
     report = sync(project, "customers", http=kintone)
-    refused = {(r.key, r.field): r for r in report.refusals}
+    refused = {(r.key.values, r.field): r for r in report.refusals}
     # Kintone refuses the negative credit limit and the missing name (CB_VA01); the mapper
     # refuses the unknown option before sending it.
     assert refused[(("C-0500",), "credit_limit")].code == "CB_VA01"

@@ -1,0 +1,524 @@
+"""Row state: each source row's record id, key value, payload digest and status, per target."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.mapping.mapper import RowKey
+from connector.state.access import Access, chunks
+from connector.state.schema import (
+    LEGACY_TARGET,
+    checkpoints,
+    identities,
+    meta,
+    rejects,
+    released,
+    row_state,
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows of one job at one target: record ids mean something only in their own app."""
+
+    job: str
+    target: str
+
+
+@dataclass(frozen=True)
+class RowState:
+    """What the state knows of one source row."""
+
+    row_id: str
+    pk: str
+    record_id: int | None
+    key_value: str | None
+    """The match value this row last held in Kintone (text), when it owns one."""
+    payload_hash: str | None
+    status: str
+    """pending (sent, answer not stored), synced, or refused."""
+    created: bool
+    child_rows: int
+
+
+@dataclass(frozen=True)
+class Written:
+    """A row whose record Kintone confirmed: inserted, updated, or found and linked."""
+
+    key: RowKey
+    record_id: int
+    key_value: str | None
+    payload_hash: str
+    created: bool
+    child_rows: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row that holds a match value: it last wrote or matched the record with that value."""
+
+    row_id: str
+    pk: str
+    key_value: str
+    record_id: int | None
+    seen: bool
+    """Read by the current run (or plan)."""
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A record this job wrote that no row read by the run maps to any longer."""
+
+    record_id: int
+    row_id: str | None
+    """The row that left the source; None for a record released by a changed key."""
+    pk: str | None
+    live: bool
+    """A row the run read maps to the same record id: it is never deleted."""
+
+
+_ROW_COLUMNS = (
+    row_state.c.row_id,
+    row_state.c.pk,
+    row_state.c.record_id,
+    row_state.c.key_value,
+    row_state.c.payload_hash,
+    row_state.c.status,
+    row_state.c.created,
+    row_state.c.child_rows,
+)
+
+
+class RowStore:
+    """Row state of every job of a project, scoped by target."""
+
+    def __init__(self, access: Access) -> None:
+        self.db = access
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get(self, scope: Scope, row_ids: Iterable[str]) -> dict[str, RowState]:
+        """The stored state of these rows (row id -> state); rows never seen are absent."""
+        found: dict[str, RowState] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(row_ids):
+                stmt = sa.select(*_ROW_COLUMNS).where(_in(scope), row_state.c.row_id.in_(chunk))
+                for r in conn.execute(stmt):
+                    found[r.row_id] = _row(r)
+        return found
+
+    def claims(
+        self, scope: Scope, values: Iterable[str], run: int, *, plan: bool = False
+    ) -> dict[str, list[Claim]]:
+        """The rows holding each of these match values (value text -> rows)."""
+        seen = row_state.c.seen_plan if plan else row_state.c.seen_run
+        wanted = {_digest(v): v for v in values}
+        found: dict[str, list[Claim]] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(wanted):
+                stmt = sa.select(
+                    row_state.c.row_id,
+                    row_state.c.pk,
+                    row_state.c.key_value,
+                    row_state.c.record_id,
+                    seen.label("seen"),
+                ).where(_in(scope), row_state.c.key_digest.in_(chunk))
+                for r in conn.execute(stmt):
+                    if r.key_value in wanted.values():
+                        claim = Claim(r.row_id, r.pk, r.key_value, r.record_id, r.seen == run)
+                        found.setdefault(r.key_value, []).append(claim)
+        return found
+
+    def counts(self, scope: Scope) -> dict[str, int]:
+        """Rows per status."""
+        stmt = (
+            sa.select(row_state.c.status, sa.func.count())
+            .where(_in(scope))
+            .group_by(row_state.c.status)
+        )
+        with self.db.connect() as conn:
+            return {str(s): int(n) for s, n in conn.execute(stmt)}
+
+    def current(self, job: str) -> Scope | None:
+        """The scope the job's last run wrote to."""
+        found = self.identity(job)
+        return Scope(job, found[0]) if found is not None else None
+
+    def job_counts(self, job: str) -> dict[str, int]:
+        """Rows per status at the target the job's last run wrote to."""
+        scope = self.current(job)
+        return self.counts(scope) if scope is not None else {}
+
+    def totals(self, scope: Scope) -> tuple[int, int]:
+        """Records this job knows (rows with a record id, plus released records) and the table
+        rows they were last sent with: the denominators of the delete caps."""
+        with self.db.connect() as conn:
+            records, child_rows = conn.execute(
+                sa.select(
+                    sa.func.count(row_state.c.record_id),
+                    sa.func.coalesce(sa.func.sum(row_state.c.child_rows), 0),
+                ).where(_in(scope))
+            ).one()
+            extra = conn.execute(
+                sa.select(sa.func.count()).select_from(released).where(_released_in(scope))
+            ).scalar()
+        return int(records) + int(extra or 0), int(child_rows)
+
+    def record_ids(self, scope: Scope) -> Iterator[int]:
+        """Every record id this job wrote at the target: rows' records and released ones."""
+        with self.db.connect() as conn:
+            for stmt in (
+                sa.select(row_state.c.record_id).where(
+                    _in(scope), row_state.c.record_id.is_not(None)
+                ),
+                sa.select(released.c.record_id).where(_released_in(scope)),
+            ):
+                for value in conn.execute(stmt).scalars():
+                    yield int(value)
+
+    def refused_keys(self, scope: Scope) -> list[list[Any]]:
+        """The primary keys of the rows last refused: read again even past a cursor."""
+        stmt = sa.select(row_state.c.pk).where(_in(scope), row_state.c.status == "refused")
+        with self.db.connect() as conn:
+            return [json.loads(pk) for pk in conn.execute(stmt).scalars()]
+
+    def gone(self, scope: Scope, run: int, *, plan: bool = False) -> Iterator[Gone]:
+        """Records of rows the run did not read, and released records: the delete candidates,
+        each marked `live` when a row the run read maps to the same record."""
+        seen = row_state.c.seen_plan if plan else row_state.c.seen_run
+        live = (
+            sa.select(row_state.c.record_id)
+            .where(_in(scope), seen == run, row_state.c.record_id.is_not(None))
+            .scalar_subquery()
+        )
+        unseen = sa.select(
+            row_state.c.record_id,
+            row_state.c.row_id,
+            row_state.c.pk,
+            row_state.c.record_id.in_(live).label("live"),
+        ).where(_in(scope), row_state.c.record_id.is_not(None), sa.or_(seen.is_(None), seen != run))
+        freed = sa.select(released.c.record_id, released.c.record_id.in_(live).label("live")).where(
+            _released_in(scope)
+        )
+        with self.db.connect() as conn:
+            for r in conn.execute(unseen):
+                yield Gone(int(r.record_id), r.row_id, r.pk, bool(r.live))
+            for r in conn.execute(freed):
+                yield Gone(int(r.record_id), None, None, bool(r.live))
+
+    def unseen_unlinked(self, scope: Scope, run: int) -> list[str]:
+        """Rows the run did not read that have no record: forgotten, nothing to delete."""
+        stmt = sa.select(row_state.c.row_id).where(
+            _in(scope),
+            row_state.c.record_id.is_(None),
+            sa.or_(row_state.c.seen_run.is_(None), row_state.c.seen_run != run),
+        )
+        with self.db.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def mark_seen(
+        self, scope: Scope, row_ids: Iterable[str], run: int, *, plan: bool = False
+    ) -> None:
+        """Note the rows a run (or plan) read, so rows that left the source can be found."""
+        column = "seen_plan" if plan else "seen_run"
+        with self.db.begin() as conn:
+            for chunk in chunks(row_ids):
+                conn.execute(
+                    sa.update(row_state)
+                    .where(_in(scope), row_state.c.row_id.in_(chunk))
+                    .values({column: run})
+                )
+
+    def mark_pending(self, scope: Scope, keys: Sequence[RowKey], run: int) -> None:
+        """Before a write: these rows are on their way, their outcome unknown until stored."""
+        self._upsert(scope, [(k, {"status": "pending", "seen_run": run}) for k in keys])
+
+    def record_written(self, scope: Scope, written: Sequence[Written], run: int) -> None:
+        """After a write: each row's record id, match value, payload digest; the record ids
+        are no longer released, since a row maps to them again."""
+        changes = []
+        for w in written:
+            values: dict[str, Any] = {
+                "status": "synced",
+                "record_id": w.record_id,
+                "payload_hash": w.payload_hash,
+                "key_value": w.key_value,
+                "key_digest": _digest(w.key_value) if w.key_value is not None else None,
+                "child_rows": w.child_rows,
+                "seen_run": run,
+            }
+            if w.created:
+                values["created"] = True
+            changes.append((w.key, values))
+        self._upsert(scope, changes)
+        with self.db.begin() as conn:
+            for chunk in chunks([str(w.record_id) for w in written]):
+                conn.execute(
+                    sa.delete(released).where(
+                        _released_in(scope), released.c.record_id.in_([int(i) for i in chunk])
+                    )
+                )
+
+    def record_refused(self, scope: Scope, keys: Sequence[RowKey], run: int) -> None:
+        """Refused rows: tried again next run. Their record id and match value stay, so a
+        record a refused row maps to is neither deleted nor handed to another row."""
+        self._upsert(
+            scope, [(k, {"status": "refused", "payload_hash": None, "seen_run": run}) for k in keys]
+        )
+
+    def invalidate(self, scope: Scope, row_ids: Sequence[str]) -> None:
+        """These rows' records drifted from what they sent: the next run sends them again."""
+        with self.db.begin() as conn:
+            for chunk in chunks(row_ids):
+                conn.execute(
+                    sa.update(row_state)
+                    .where(_in(scope), row_state.c.row_id.in_(chunk))
+                    .values(payload_hash=None)
+                )
+
+    def unlink(self, scope: Scope, row_ids: Sequence[str]) -> None:
+        """These rows' records are gone from Kintone (deleted by hand): forget the ids."""
+        with self.db.begin() as conn:
+            for chunk in chunks(row_ids):
+                conn.execute(
+                    sa.update(row_state)
+                    .where(_in(scope), row_state.c.row_id.in_(chunk))
+                    .values(record_id=None, key_value=None, key_digest=None, payload_hash=None)
+                )
+
+    def release(
+        self, scope: Scope, record_ids: Iterable[int], run: int | None, reason: str
+    ) -> None:
+        """Records this job wrote that no row maps to any more (a changed key, a changed
+        primary key): kept as delete candidates until a row maps to them again."""
+        ids = sorted(set(record_ids))
+        with self.db.begin() as conn:
+            for chunk in chunks([str(i) for i in ids]):
+                numbers = [int(i) for i in chunk]
+                conn.execute(
+                    sa.delete(released).where(
+                        _released_in(scope), released.c.record_id.in_(numbers)
+                    )
+                )
+                conn.execute(
+                    sa.insert(released),
+                    [
+                        {
+                            "job": scope.job,
+                            "target": scope.target,
+                            "record_id": i,
+                            "run_id": run,
+                            "reason": reason,
+                        }
+                        for i in numbers
+                    ],
+                )
+
+    def forget(
+        self, scope: Scope, row_ids: Iterable[str] = (), record_ids: Iterable[int] = ()
+    ) -> None:
+        """Drop rows (and released records) whose records were deleted or never existed."""
+        with self.db.begin() as conn:
+            for chunk in chunks(row_ids):
+                conn.execute(sa.delete(row_state).where(_in(scope), row_state.c.row_id.in_(chunk)))
+                conn.execute(
+                    sa.delete(rejects).where(
+                        rejects.c.job == scope.job,
+                        rejects.c.target == scope.target,
+                        rejects.c.row_id.in_(chunk),
+                    )
+                )
+            for chunk in chunks([str(i) for i in record_ids]):
+                conn.execute(
+                    sa.delete(released).where(
+                        _released_in(scope), released.c.record_id.in_([int(i) for i in chunk])
+                    )
+                )
+
+    def _upsert(self, scope: Scope, changes: Sequence[tuple[RowKey, dict[str, Any]]]) -> None:
+        if not changes:
+            return
+        now = time.time()
+        with self.db.begin() as conn:
+            existing: set[str] = set()
+            for chunk in chunks([k.id for k, _ in changes]):
+                stmt = sa.select(row_state.c.row_id).where(
+                    _in(scope), row_state.c.row_id.in_(chunk)
+                )
+                existing.update(conn.execute(stmt).scalars())
+            inserts: dict[str, dict[str, Any]] = {}
+            for key, values in changes:
+                if key.id not in existing:
+                    inserts[key.id] = {
+                        "job": scope.job,
+                        "target": scope.target,
+                        "row_id": key.id,
+                        "pk": key.text,
+                        "record_id": None,
+                        "key_value": None,
+                        "key_digest": None,
+                        "payload_hash": None,
+                        "created": False,
+                        "child_rows": 0,
+                        "seen_run": None,
+                        "seen_plan": None,
+                        **inserts.get(key.id, {}),
+                        **values,
+                        "updated_at": now,
+                    }
+            if inserts:
+                conn.execute(sa.insert(row_state), list(inserts.values()))
+            # One executemany per shape of change, not one statement per row.
+            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for key, values in changes:
+                if key.id in existing:
+                    params = {f"v_{c}": v for c, v in values.items()}
+                    params.update(k_row=key.id, v_updated_at=now)
+                    shapes.setdefault(tuple(sorted(values)), []).append(params)
+            for columns, batch in shapes.items():
+                update = (
+                    sa.update(row_state)
+                    .where(_in(scope), row_state.c.row_id == sa.bindparam("k_row"))
+                    .values({c: sa.bindparam(f"v_{c}") for c in (*columns, "updated_at")})
+                )
+                conn.execute(update, batch)
+
+    # --- identity and checkpoints -------------------------------------------------------------
+
+    def identity(self, job: str) -> tuple[str, dict[str, Any]] | None:
+        """The target and identity the job's last run wrote with."""
+        with self.db.connect() as conn:
+            found = conn.execute(sa.select(identities).where(identities.c.job == job)).first()
+        return (found.target, json.loads(found.identity)) if found is not None else None
+
+    def set_identity(self, job: str, target: str, identity: dict[str, Any]) -> None:
+        with self.db.begin() as conn:
+            conn.execute(sa.delete(identities).where(identities.c.job == job))
+            conn.execute(
+                sa.insert(identities).values(
+                    job=job, target=target, identity=json.dumps(identity, sort_keys=True)
+                )
+            )
+
+    def adopt_legacy(self, scope: Scope) -> int:
+        """Give rows migrated from layout 1 (which kept no target) the job's target."""
+        with self.db.begin() as conn:
+            moved = 0
+            for table in (row_state, checkpoints, rejects):
+                result = conn.execute(
+                    sa.update(table)
+                    .where(table.c.job == scope.job, table.c.target == LEGACY_TARGET)
+                    .values(target=scope.target)
+                )
+                moved += result.rowcount if table is row_state else 0
+        return moved
+
+    def release_all(self, scope: Scope, run: int | None, reason: str) -> int:
+        """A changed primary key: no stored row can be matched to a source row again, so
+        their records are released (matched again by key value, or deleted as gone)."""
+        with self.db.connect() as conn:
+            ids = [
+                int(i)
+                for i in conn.execute(
+                    sa.select(row_state.c.record_id).where(
+                        _in(scope), row_state.c.record_id.is_not(None)
+                    )
+                ).scalars()
+            ]
+        self.release(scope, ids, run, reason)
+        with self.db.begin() as conn:
+            conn.execute(sa.delete(row_state).where(_in(scope)))
+            conn.execute(
+                sa.delete(rejects).where(
+                    rejects.c.job == scope.job, rejects.c.target == scope.target
+                )
+            )
+            conn.execute(
+                sa.delete(checkpoints).where(
+                    checkpoints.c.job == scope.job, checkpoints.c.target == scope.target
+                )
+            )
+        return len(ids)
+
+    def forget_key_values(self, scope: Scope) -> None:
+        """A changed key field: the stored match values belong to the old field."""
+        with self.db.begin() as conn:
+            conn.execute(
+                sa.update(row_state).where(_in(scope)).values(key_value=None, key_digest=None)
+            )
+
+    def cursor(self, scope: Scope) -> str | None:
+        """The incremental cursor value the last complete run reached."""
+        return self._checkpoint(scope, checkpoints.c.cursor_value)
+
+    def last_mapping_hash(self, scope: Scope) -> str | None:
+        return self._checkpoint(scope, checkpoints.c.mapping_hash)
+
+    def _checkpoint(self, scope: Scope, column: sa.Column[Any]) -> str | None:
+        with self.db.connect() as conn:
+            value = conn.execute(
+                sa.select(column).where(
+                    checkpoints.c.job == scope.job, checkpoints.c.target == scope.target
+                )
+            ).scalar()
+        return str(value) if value is not None else None
+
+    def save_checkpoint(self, scope: Scope, cursor_value: str | None, mapping_hash: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(
+                sa.delete(checkpoints).where(
+                    checkpoints.c.job == scope.job, checkpoints.c.target == scope.target
+                )
+            )
+            conn.execute(
+                sa.insert(checkpoints).values(
+                    job=scope.job,
+                    target=scope.target,
+                    cursor_value=cursor_value,
+                    mapping_hash=mapping_hash,
+                )
+            )
+
+    def reset(self, job: str) -> None:
+        """Forget everything known of a job's rows, at every target."""
+        with self.db.begin() as conn:
+            for table in (row_state, released, checkpoints, rejects, identities):
+                conn.execute(sa.delete(table).where(table.c.job == job))
+
+    def schema_version(self) -> int:
+        with self.db.connect() as conn:
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.name == "version")).scalar()
+        return int(value or 0)
+
+
+def _in(scope: Scope) -> sa.ColumnElement[bool]:
+    return sa.and_(row_state.c.job == scope.job, row_state.c.target == scope.target)
+
+
+def _released_in(scope: Scope) -> sa.ColumnElement[bool]:
+    return sa.and_(released.c.job == scope.job, released.c.target == scope.target)
+
+
+def _digest(text: str) -> str:
+    return RowKey.of([text]).id
+
+
+def _row(r: Any) -> RowState:
+    return RowState(
+        r.row_id,
+        r.pk,
+        int(r.record_id) if r.record_id is not None else None,
+        r.key_value,
+        r.payload_hash,
+        r.status,
+        bool(r.created),
+        int(r.child_rows or 0),
+    )
