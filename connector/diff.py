@@ -117,7 +117,8 @@ def decide(
         before = known.get(row.key.id)
         match = row.match
         if match is not None:
-            verdict = _claim(row, match, claims.get(match, ()), batch, taken, final=final)
+            own = before.record_id if before is not None and not policy.by_record_id else None
+            verdict = _claim(row, match, claims.get(match, ()), batch, taken, own, final=final)
             if isinstance(verdict, Refusal):
                 out.refused.append(verdict)
                 continue
@@ -135,6 +136,7 @@ def _claim(
     holders: Sequence[Claim],
     batch: Mapping[str, Candidate],
     taken: Mapping[str, RowKey],
+    own: int | None,
     *,
     final: bool,
 ) -> Refusal | Action | None:
@@ -152,6 +154,18 @@ def _claim(
             return _taken(row, match, holder.pk)
         if not final:
             return Action.DEFER
+        if own is not None and holder.record_id is not None and holder.record_id != own:
+            # The holder left the source but its record was kept (no deletes in this run):
+            # Kintone would refuse a second record with the value.
+            return Refusal(
+                row.key,
+                None,
+                KEY_TAKEN,
+                f"the match value {match!r} is still held by record {holder.record_id}, whose "
+                f"source row {holder.pk} is gone but whose record is kept (deletes run only "
+                "under on_delete: delete, on full reads): delete that record, or let the run "
+                "delete it",
+            )
     return None
 
 

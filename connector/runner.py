@@ -147,8 +147,7 @@ class _Run:
         if self.dry_run:
             self.totals = state.rows.totals(self.scope)
             self._loop()
-            self._resolve_deferred()
-            self._delete_gone()
+            self._end_of_rows(deleting=True)
             return self._finish(started)
         run_id = state.log.begin_run(
             job.name, self.scope.target, str(job.app), job.spec.mode, self.mapping_hash
@@ -166,9 +165,7 @@ class _Run:
             self.totals = state.rows.totals(self.scope)
             self._check_child_tables()
             incremental = self._loop()
-            self._resolve_deferred()
-            if job.spec.on_delete == "delete" and not incremental:
-                self._delete_gone()
+            self._end_of_rows(deleting=job.spec.on_delete == "delete" and not incremental)
             state.rows.save_checkpoint(self.scope, _encode(self.cursor_value), self.mapping_hash)
             status = "refused" if report.refusals else "succeeded"
         except KintoneSyncError as exc:
@@ -302,6 +299,19 @@ class _Run:
         )
         decided = diff.decide(candidates, known, claims, self.policy)
         self._apply(decided, refused, candidates)
+
+    def _end_of_rows(self, *, deleting: bool) -> None:
+        """Every row is read: delete what left the source, then decide the rows that waited.
+
+        Deletes go first, so that a row taking the key value of a row that left frees it of
+        the gone row's record; the waiting rows are marked read first, so their own records
+        count as live and are never deleted.
+        """
+        if deleting:
+            waiting = [c.key.id for c in self.deferred]
+            self.state.rows.mark_seen(self.scope, waiting, self.mark, plan=self.dry_run)
+            self._delete_gone()
+        self._resolve_deferred()
 
     def _resolve_deferred(self) -> None:
         """Rows that waited for their match value's holder, decided now that every row of the

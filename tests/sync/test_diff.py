@@ -209,3 +209,11 @@ def test_identity_changes(now: Identity, release: bool, forget: bool, stops: boo
         forget,
         stops,
     )
+
+
+def test_a_row_with_its_own_record_cannot_take_a_value_a_kept_record_holds() -> None:
+    holders = {"A": [claim("9", "A", 5, seen=False)]}
+    before = known(state("1", 7, "B"))
+    decided = diff.decide([row("1", "A")], before, holders, UPSERT, final=True)
+    assert action(decided, "1") is Action.REFUSE
+    assert "still held by record 5" in decided.refused[0].message
