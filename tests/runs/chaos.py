@@ -92,7 +92,7 @@ def run_chaos(
         )
         runs = kill_then_finish(root, JOB, port, rng, kills=kills, latest=latest)
         got = records_of(port)
-        stats = httpx.get(f"http://127.0.0.1:{port}/_emulator/stats").json()
+        stats = httpx.get(f"http://127.0.0.1:{port}/_emulator/stats", timeout=120).json()
     listed = cli(root, "runs", JOB, "--output", "json", "--limit", "100")
     assert listed.returncode == 0, listed.stderr
     clean = clean_sync(project_file, "reference", seed, root / "clean")

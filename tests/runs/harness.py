@@ -247,7 +247,7 @@ def pending_rows(root: Path, job: str, *, after_run: int = 0) -> int:
     """Rows of a job the state holds as sent-but-unanswered, marked by a run past `after_run`."""
     return _state_count(
         root,
-        "SELECT count(*) FROM sync_rows WHERE job = ? AND status = 'pending' AND seen_run > ?",
+        "SELECT count(*) FROM row_state WHERE job = ? AND status = 'pending' AND seen_run > ?",
         job,
         after_run,
     )

@@ -231,7 +231,7 @@ def test_a_state_database_password_appears_in_no_output_and_no_table(
     try:
         with engine.connect() as conn:
             tables = sa.inspect(conn).get_table_names()
-            assert {"runs", "sync_rows", "rejects"} <= set(tables)
+            assert {"runs", "row_state", "row_rejects"} <= set(tables)
             for table in tables:
                 rows = conn.execute(sa.text(f'SELECT * FROM "{table}"')).all()
                 evidence.look(f"PostgreSQL table {table}", repr(rows).encode())
