@@ -144,10 +144,9 @@ class _Run:
         )
         job.source.verify_keys()
         self._settle_identity()
+        self.totals = state.rows.totals(self.scope)
         if self.dry_run:
-            self.totals = state.rows.totals(self.scope)
-            self._loop()
-            self._end_of_rows(deleting=True)
+            self._run_rows()
             return self._finish(started)
         run_id = state.log.begin_run(
             job.name, self.scope.target, str(job.app), job.spec.mode, self.mapping_hash
@@ -155,17 +154,7 @@ class _Run:
         report.run_id = self.mark = run_id
         status = "failed"
         try:
-            self._warn_about_budget()
-            if state.rows.last_mapping_hash(self.scope) not in (None, self.mapping_hash):
-                report.warnings.append(
-                    "the mapping changed since the last complete run: rows whose records "
-                    "change with it are sent again"
-                )
-            self._check_pending()
-            self.totals = state.rows.totals(self.scope)
-            self._check_child_tables()
-            incremental = self._loop()
-            self._end_of_rows(deleting=job.spec.on_delete == "delete" and not incremental)
+            self._run_rows()
             state.rows.save_checkpoint(self.scope, _encode(self.cursor_value), self.mapping_hash)
             status = "refused" if report.refusals else "succeeded"
         except KintoneSyncError as exc:
@@ -175,6 +164,25 @@ class _Run:
             self._finish(started)
             state.log.end_run(run_id, status, report.as_dict(refusals=False))
         return report
+
+    def _run_rows(self) -> None:
+        """The same steps for a run and a plan: checks, every row, then deletes and the rows
+        that waited; a plan reports where a run would stop instead of stopping."""
+        self._warn_about_budget()
+        if self.state.rows.last_mapping_hash(self.scope) not in (None, self.mapping_hash):
+            self.report.warnings.append(
+                "the mapping changed since the last complete run: rows whose records "
+                "change with it are sent again"
+            )
+        try:
+            self._check_pending()
+            self._check_child_tables()
+        except RunStoppedError as exc:
+            if not self.dry_run:
+                raise
+            self.report.warnings.append(f"a run would stop here: {exc}")
+        incremental = self._loop()
+        self._end_of_rows(deleting=self.job.spec.on_delete == "delete" and not incremental)
 
     # --- before reading -----------------------------------------------------------------------
 

@@ -143,6 +143,8 @@ def migrate(conn: sa.Connection) -> int | None:
             f"the state store was written by a newer kintone-sync (layout {found}; this version "
             f"reads up to {SCHEMA_VERSION}): upgrade kintone-sync"
         )
+    if found == SCHEMA_VERSION:
+        return found
     version = found or SCHEMA_VERSION
     if found is None:
         metadata.create_all(conn)
