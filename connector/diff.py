@@ -6,7 +6,7 @@ tests/sync/test_diff.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
@@ -224,6 +224,39 @@ def _act(row: Candidate, before: RowState | None, policy: Policy, out: Decisions
         out.writes.append(replace(row.out, record_id=record_id))
     else:
         out.writes.append(row.out)
+
+
+NULL_KEY = "NULL_KEY"
+DUPLICATE_KEY = "DUPLICATE_KEY"
+
+
+def key_problem(
+    row: Mapping[str, object], primary_key: Sequence[str], duplicates: Set[tuple[object, ...]]
+) -> Refusal | None:
+    """A row whose primary key is NULL, or shared with other rows, cannot be told apart from
+    them run after run: it is refused (every row of a repeated key), the rest go on."""
+    values = tuple(row[c] for c in primary_key)
+    key = RowKey.of(values)
+    if any(v is None for v in values):
+        shown = ", ".join(f"{c}={row[c]!r}" for c in list(row)[:4] if c not in primary_key)
+        return Refusal(
+            key,
+            None,
+            NULL_KEY,
+            f"the primary key ({', '.join(primary_key)}) is NULL in a row ({shown}); a row "
+            "without a key cannot be matched to its record again: fill the key in the source",
+        )
+    if values in duplicates:
+        name = primary_key[0] if len(primary_key) == 1 else "the primary key"
+        return Refusal(
+            key,
+            None,
+            DUPLICATE_KEY,
+            f"{name} {key} is held by "
+            "more than one source row; every row of a repeated key is refused until the source "
+            "makes it unique",
+        )
+    return None
 
 
 def relinkable(refusal: Refusal, policy: Policy) -> bool:

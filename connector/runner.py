@@ -124,6 +124,8 @@ class _Run:
         self.cursor_value: Any = None
         self.calls_recorded = 0
         self.deferred: list[Candidate] = []
+        self.duplicates: set[tuple[Any, ...]] = set()
+        """Primary keys more than one source row holds: those rows are refused."""
         self.child_rows_removed = 0
         self.totals = (0, 0)
         self.lock: Lock | None = None
@@ -142,7 +144,10 @@ class _Run:
             use_bulk=use_bulk,
             concurrency=self.project.limits.concurrency,
         )
-        job.source.verify_keys()
+        if job.spec.on_key_problems == "stop":
+            job.source.verify_keys()
+        else:
+            self.duplicates = job.source.duplicate_keys()
         self._settle_identity()
         self.totals = state.rows.totals(self.scope)
         if self.dry_run:
@@ -281,7 +286,8 @@ class _Run:
             value = row.get(cursor) if cursor is not None else None
             if value is not None and (self.cursor_value is None or value > self.cursor_value):
                 self.cursor_value = value
-            out = self.mapper.map(row, children)
+            problem = diff.key_problem(row, self.mapper.primary_key, self.duplicates)
+            out = [problem] if problem is not None else self.mapper.map(row, children)
             if isinstance(out, list):
                 refused += out
             else:

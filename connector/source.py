@@ -183,6 +183,24 @@ class SqlSource:
         if problems:
             raise SourceError(f"{self.name}: {' and '.join(problems)}; {_FIX_KEYS}")
 
+    def duplicate_keys(self) -> set[Key]:
+        """Every key value more than one row holds (NULLs aside): those rows are refused.
+
+        Raises:
+            SourceError: the table or query cannot be read.
+        """
+        self._check_columns(self.spec.key, "primary_key")
+        cols: list[sa.ColumnClause[Any]] = [sa.column(k) for k in self.spec.key]
+        stmt = (
+            sa.select(*cols)
+            .select_from(self._from())
+            .where(*(c.is_not(None) for c in cols))
+            .group_by(*cols)
+            .having(sa.func.count() > 1)
+        )
+        with self._translated(), self.engine.connect() as conn:
+            return {tuple(r) for r in conn.execute(stmt)}
+
     def read(self) -> Generator[list[Row], None, None]:
         """Chunks of at most ``chunk_size`` rows, ordered by key, streamed from the server.
 
@@ -202,9 +220,13 @@ class SqlSource:
         Child rows whose key matches no parent are skipped and counted in ``self.orphans``
         (complete once the iterator is exhausted).
 
+        A parent whose key is NULL, or repeats the one before it, comes with no child rows:
+        the caller refuses such rows (see ``duplicate_keys``). Child rows with a NULL key are
+        orphans.
+
         Raises:
-            SourceError: as ``read``, or keys that are NULL, repeated in the parent, or out of
-                Python order (a collation or type whose SQL order differs from Python's).
+            SourceError: as ``read``, or keys out of Python order (a collation or type whose
+                SQL order differs from Python's).
         """
         self.orphans = {name: 0 for name in children}
         for name, child in children.items():
@@ -220,9 +242,12 @@ class SqlSource:
                 cursors[name] = _ChildCursor(name, child)
             previous: Key | None = None
             for chunk in self.read():
-                joined = []
+                joined: list[tuple[Row, dict[str, list[Row]]]] = []
                 for row in chunk:
-                    key = _key_of(row, self.spec.key, self.name)
+                    key = tuple(row[k] for k in self.spec.key)
+                    if any(v is None for v in key) or key == previous:
+                        joined.append((row, {n: [] for n in cursors}))
+                        continue
                     if previous is not None and not _less(previous, key, self.name):
                         raise SourceError(
                             f"{self.name}: key {_format_key(self.spec.key, key)} arrives after "
@@ -387,15 +412,20 @@ class _ChildCursor:
         self._chunks.close()
 
     def _advance(self) -> None:
-        row = next(self._rows, None)
-        while row is None:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self._row = self._key = None
-                return
-            self._rows = iter(chunk)
+        while True:
             row = next(self._rows, None)
-        key = _key_of(row, self.source.spec.key, self.name)
+            if row is None:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    self._row = self._key = None
+                    return
+                self._rows = iter(chunk)
+                continue
+            if any(row[k] is None for k in self.source.spec.key):
+                self.orphans += 1  # a child row that names no parent
+                continue
+            break
+        key = tuple(row[k] for k in self.source.spec.key)
         if self._key is not None and _less(key, self._key, self.name):
             raise SourceError(
                 f"child {self.name}: key {_format_key(self.source.spec.key, key)} arrives after "
@@ -403,15 +433,6 @@ class _ChildCursor:
                 "Python order; use integer or text keys"
             )
         self._row, self._key = row, key
-
-
-def _key_of(row: Row, key: Sequence[str], name: str) -> Key:
-    values = tuple(row[k] for k in key)
-    if any(v is None for v in values):
-        raise SourceError(
-            f"{name}: a row has a NULL key column ({_format_key(key, values)}); {_FIX_KEYS}"
-        )
-    return values
 
 
 def _less(left: Key, right: Key, name: str) -> bool:

@@ -152,6 +152,9 @@ class MappingSpec(_Strict):
     on_delete: Literal["keep", "delete"] = "keep"
     """Rows that left the source: keep their records, or delete the records this job created
     or last synced (never records entered by hand)."""
+    on_key_problems: Literal["refuse", "stop"] = "refuse"
+    """Rows whose primary key is NULL or repeated: `refuse` them (each is listed by `rejects`,
+    the rest land, the run exits 3), or `stop` the run before any write."""
     max_delete_share: float = Field(default=0.1, ge=0, le=1)
     """A run refuses to delete more than this share of the job's records without --force."""
 

@@ -365,18 +365,29 @@ def test_read_with_children_stopped_early_still_counts_seen_orphans(shop: Engine
     assert customers.orphans == {"orders": 1, "notes": 0}
 
 
-def test_read_with_children_rejects_duplicate_parent_keys(tmp_path: Path) -> None:
+def test_read_with_children_passes_repeated_and_null_parent_keys_without_children(
+    tmp_path: Path,
+) -> None:
+    """Such rows are refused by the run (see `duplicate_keys`); the stream goes on."""
     engine = _duckdb(
         tmp_path / "dup.duckdb",
         """
-        CREATE TABLE p AS SELECT * FROM (VALUES (1), (2), (2)) AS v(id);
-        CREATE TABLE c AS SELECT * FROM (VALUES (2, 'x')) AS v(id, body);
+        CREATE TABLE p AS SELECT * FROM (VALUES (1), (2), (2), (NULL), (3)) AS v(id);
+        CREATE TABLE c AS SELECT * FROM (VALUES (2, 'x'), (NULL, 'y'), (3, 'z')) AS v(id, body);
         """,
     )
     parents = SqlSource(engine, TableSpec(table="p", key=("id",)))
     kids = {"c": SqlSource(engine, TableSpec(table="c", key=("id",)))}
-    with pytest.raises(SourceError, match="p: key id=2 arrives after id=2; keys must be unique"):
-        list(parents.read_with_children(kids))
+    joined = [
+        (p["id"], [c["body"] for c in k["c"]])
+        for chunk in parents.read_with_children(kids)
+        for p, k in chunk
+    ]
+    assert sorted(joined, key=str) == sorted(
+        [(1, []), (2, ["x"]), (2, []), (None, []), (3, ["z"])], key=str
+    )
+    assert parents.orphans == {"c": 1}
+    assert parents.duplicate_keys() == {(2,)}
     engine.dispose()
 
 
