@@ -32,6 +32,8 @@ from connector.state import Lock, Rejected, Scope, StateStore, Written
 
 log = logging.getLogger(__name__)
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
+MAX_RETRIED_BY_KEY = 5000
+"""Refused rows an incremental run reads again by key; past this, it reads every row."""
 
 __all__ = ["DeleteCapError", "rows_of", "sync", "target_of"]
 
@@ -261,16 +263,28 @@ class _Run:
     # --- reading, mapping, deciding, writing --------------------------------------------------
 
     def _sources(self) -> tuple[SqlSource, bool]:
-        """The source, narrowed to rows past the last cursor value when the mapping has one."""
+        """The source, narrowed to rows past the last cursor value when the mapping has one,
+        plus the rows refused last time (a fixed row is read again, whatever its cursor)."""
         job = self.job
         cursor = job.spec.source.cursor
         full = self.policy.full_refresh or cursor is None
         last = None if full else self.state.rows.cursor(self.scope)
         if cursor is None or last is None:
             return job.source, False
+        refused = [
+            tuple(key)
+            for key in self.state.rows.refused_keys(self.scope)
+            if None not in key and len(key) == len(job.spec.source.primary_key)
+        ]
+        if len(refused) > MAX_RETRIED_BY_KEY:
+            self.report.warnings.append(
+                f"{len(refused):,} refused rows are past what one incremental read retries by "
+                f"key ({MAX_RETRIED_BY_KEY:,}): this run reads every row"
+            )
+            return job.source, False
         # A run that finds nothing new keeps the cursor where it was.
         self.cursor_value = _decode(last)
-        spec = replace(job.source.spec, since=(cursor, self.cursor_value))
+        spec = replace(job.source.spec, since=(cursor, self.cursor_value), also=tuple(refused))
         return SqlSource(job.engine, spec, chunk_size=job.source.chunk_size), True
 
     def _loop(self) -> bool:

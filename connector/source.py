@@ -100,6 +100,8 @@ class TableSpec:
     order_by: tuple[str, ...] = ()
     since: tuple[str, Any] | None = None
     """(column, value): only rows whose column is greater, for incremental reads."""
+    also: tuple[tuple[Any, ...], ...] = ()
+    """Keys read as well as the rows past `since`: rows refused last time, tried again."""
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.query is None):
@@ -283,11 +285,13 @@ class SqlSource:
         if self.spec.since is None:
             return base
         column, value = self.spec.since
+        condition: sa.ColumnElement[bool] = sa.column(column) > sa.bindparam("since_value", value)
+        if self.spec.also:
+            cols: list[sa.ColumnClause[Any]] = [sa.column(k) for k in self.spec.key]
+            wanted = sa.tuple_(*cols).in_([sa.tuple_(*key) for key in self.spec.also])
+            condition = sa.or_(condition, wanted)
         return (
-            sa.select(sa.literal_column("*"))
-            .select_from(base)
-            .where(sa.column(column) > sa.bindparam("since_value", value))
-            .subquery("since")
+            sa.select(sa.literal_column("*")).select_from(base).where(condition).subquery("since")
         )
 
     def _base(self) -> sa.FromClause:

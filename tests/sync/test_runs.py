@@ -108,6 +108,26 @@ def test_a_cursor_column_reads_only_newer_rows(
     assert sync(project, "customers", http=kintone, full_refresh=True).rows_read == 1000
 
 
+def test_refused_rows_are_read_again_past_the_cursor(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    sql(
+        project_dir,
+        "ALTER TABLE customers ADD COLUMN changed_at TIMESTAMP",
+        "UPDATE customers SET changed_at = TIMESTAMP '2024-01-01 00:00:00'",
+        "UPDATE customers SET credit_limit = -5 WHERE customer_id = 'C-0500'",
+    )
+    mapping = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
+    mapping["source"]["cursor"] = "changed_at"
+    write_mapping(project_dir, "customers", mapping)
+    assert sync(project, "customers", http=kintone).refused == 1
+    # Fixed without moving the cursor column: the row is read again by its key.
+    sql(project_dir, "UPDATE customers SET credit_limit = 5 WHERE customer_id = 'C-0500'")
+    report = sync(project, "customers", http=kintone)
+    assert (report.rows_read, report.inserted, report.refused) == (1, 1, 0)
+    assert sync(project, "customers", http=kintone).rows_read == 0
+
+
 # --- rejects ----------------------------------------------------------------------------------
 
 
