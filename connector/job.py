@@ -10,11 +10,12 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from connector.config import ProjectConfig
-from connector.errors import PreflightError, SourceError
+from connector.errors import ConfigError, PreflightError, SourceError
 from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
 from connector.mapping.form import Form
-from connector.mapping.spec import MappingSpec
+from connector.mapping.mapper import Mapper, Refusal
+from connector.mapping.spec import RECORD_ID, MappingSpec
 from connector.preflight import check_mapping, check_rights
 from connector.source import SqlSource, TableSpec, create_engine_from_url
 
@@ -123,12 +124,17 @@ class CheckResult:
     """Whether the first source row's key matched a record (None: no key, or no rows)."""
     source_rows: int
     problems: list[str]
+    rows_mapped: int = 0
+    """Source rows mapped as a run would map them (the first `rows`, or all)."""
+    refusals: list[Refusal] = field(default_factory=list)
+    """What a run would refuse among the rows mapped, before any request."""
 
 
 def check(
     project: ProjectConfig,
     name: str,
     *,
+    rows: int | None = 1000,
     http: httpx.Client | None = None,
     engine: Engine | None = None,
     env: Mapping[str, str] | None = None,
@@ -136,7 +142,8 @@ def check(
     """Test connection, rights, mapping and source without changing anything.
 
     One record is read, one query filtered on the key runs, the rights the mode needs are
-    probed with writes that cannot land, and the source's keys are verified.
+    probed with writes that cannot land, the source's keys are verified, and the first `rows`
+    source rows (all with None) are mapped as a run maps them, so their refusals show now.
 
     Raises:
         ConfigError, KintoneError: the job cannot even be opened (bad file, no connection).
@@ -149,15 +156,45 @@ def check(
         )["records"]
         key_found = _probe_key(job)
         problems += check_rights(job.client, job.app, job.spec.mode)
-        rows = 0
+        count = 0
         try:
             job.source.verify_keys()
-            rows = job.source.count()
+            count = job.source.count()
         except SourceError as exc:
             problems.append(f"source: {exc}")
-        return CheckResult(name, job.app, len(records), key_found, rows, problems)
+        result = CheckResult(name, job.app, len(records), key_found, count, problems)
+        if not job.problems:
+            _map_sample(job, project, rows, result)
+        return result
     finally:
         job.close()
+
+
+def _map_sample(job: Job, project: ProjectConfig, rows: int | None, result: CheckResult) -> None:
+    """Map source rows as a run would; what stops a run becomes a problem, what a run would
+    refuse becomes a refusal."""
+    from connector.diff import key_problem
+    from connector.runner import rows_of
+
+    cursor = job.spec.source.cursor
+    try:
+        if cursor is not None and cursor not in job.source.columns():
+            result.problems.append(
+                f"source.cursor {cursor!r} is not a column of {job.source.name}; "
+                "name a column that grows when a row changes"
+            )
+        mapper = Mapper(job.spec, job.form, base_dir=project.root)
+        duplicates = job.source.duplicate_keys()
+        for row, children in rows_of(job.source, job.children):
+            if rows is not None and result.rows_mapped >= rows:
+                break
+            result.rows_mapped += 1
+            problem = key_problem(row, mapper.primary_key, duplicates)
+            out = [problem] if problem is not None else mapper.map(row, children)
+            if isinstance(out, list):
+                result.refusals += out
+    except (ConfigError, SourceError) as exc:
+        result.problems.append(str(exc))
 
 
 def _probe_key(job: Job) -> bool | None:
@@ -171,7 +208,9 @@ def _probe_key(job: Job) -> bool | None:
         first = next(iter(next(chunks, [])), None)
     if first is None or first.get(column) in (None, ""):
         return None
+    if key == RECORD_ID and not str(first[column]).strip().isdigit():
+        return None  # the mapping refuses such a row; the sample shows it
     value = str(first[column]).replace("\\", "\\\\").replace('"', '\\"')
-    query = f'{key} = "{value}" limit 1' if key != "$id" else f"$id = {first[column]} limit 1"
+    query = f'{key} = "{value}" limit 1' if key != RECORD_ID else f"$id = {value} limit 1"
     found = job.client.call("GET", "records", {"app": job.app, "query": query}, app=job.app)
     return bool(found["records"])

@@ -142,23 +142,42 @@ def plan(job: str, project_file: Path, output: str) -> None:
 @main.command()
 @click.argument("job")
 @project_option
-def check(job: str, project_file: Path) -> None:
+@click.option(
+    "--rows",
+    "sample",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Source rows to map as a run would, to show their refusals now.",
+)
+@click.option("--all", "every_row", is_flag=True, help="Map every source row.")
+def check(job: str, project_file: Path, sample: int, every_row: bool) -> None:
     """Test connection, rights, mapping and source, changing nothing; every problem at once."""
     from connector.config import load_project
     from connector.job import check as run_check
 
     with _errors():
-        result = run_check(load_project(project_file), job)
+        result = run_check(load_project(project_file), job, rows=None if every_row else sample)
     found = {True: "found its record", False: "no record has it yet", None: "not tried"}
     click.echo(f"{job}: app {result.app} answers")
     click.echo(f"  records read: {result.records_read}")
     click.echo(f"  first source row's key: {found[result.key_found]}")
     click.echo(f"  source rows: {result.source_rows:,}")
+    refused = len({r.key for r in result.refusals})
+    click.echo(f"  rows mapped: {result.rows_mapped:,}, of which a run would refuse {refused:,}")
+    for r in result.refusals[:20]:
+        where = f" field {r.field}" if r.field else ""
+        click.echo(f"    refused row {r.key}{where}: {r.message} [{r.code}]")
+    if len(result.refusals) > 20:
+        click.echo(f"    ... and {len(result.refusals) - 20} more refusals")
     if result.problems:
         click.echo(f"  {len(result.problems)} problem(s):")
         for problem in result.problems:
             click.echo(f"  - {problem}")
         sys.exit(EXIT_USAGE)
+    if result.refusals:
+        click.echo("  no configuration problems; the rows above would be refused")
+        sys.exit(EXIT_REFUSED)
     click.echo("  no problems: ready to run")
 
 

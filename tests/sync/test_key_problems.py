@@ -64,3 +64,30 @@ def test_on_key_problems_stop_keeps_the_all_or_nothing_run(
     with pytest.raises(SourceError, match="1 duplicate primary key"):
         sync(load_project(project_dir / "kintone-sync.yaml"), "customers", http=kintone)
     assert stored(kintone) == []
+
+
+def test_check_maps_a_sample_and_finds_what_a_run_would_stop_on(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    from connector.job import check
+
+    dirty(project_dir)
+    with duckdb.connect(str(project_dir / "warehouse.duckdb")) as con:
+        con.execute("UPDATE customers SET segment = 'bogus' WHERE customer_id = 'C-0900'")
+    first = check(project, "customers", rows=100, http=kintone)
+    assert first.rows_mapped == 100
+    assert any("1 duplicate primary key" in p for p in first.problems)
+    every = check(project, "customers", rows=None, http=kintone)
+    assert every.rows_mapped == 1002
+    codes = sorted(r.code for r in every.refusals)
+    assert codes == ["DUPLICATE_KEY", "DUPLICATE_KEY", "NULL_KEY", "VALUE"]
+
+    spec = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
+    spec["timezone"] = "Mars/Olympus"
+    spec["source"]["cursor"] = "no_such_column"
+    write_mapping(project_dir, "customers", spec)
+    broken = check(load_project(project_dir / "kintone-sync.yaml"), "customers", http=kintone)
+    joined = " ".join(broken.problems)
+    assert "Mars/Olympus" in joined
+    assert "no_such_column" in joined
+    assert stored(kintone) == []  # check changed nothing
