@@ -93,6 +93,7 @@ def decide(
     policy: Policy,
     *,
     final: bool = False,
+    complete: bool = True,
 ) -> Decisions:
     """Decide what to do with a batch of mapped rows, in primary-key order.
 
@@ -118,7 +119,9 @@ def decide(
         match = row.match
         if match is not None:
             own = before.record_id if before is not None and not policy.by_record_id else None
-            verdict = _claim(row, match, claims.get(match, ()), batch, taken, own, final=final)
+            verdict = _claim(
+                row, match, claims.get(match, ()), batch, taken, own, final=final, complete=complete
+            )
             if isinstance(verdict, Refusal):
                 out.refused.append(verdict)
                 continue
@@ -139,6 +142,7 @@ def _claim(
     own: int | None,
     *,
     final: bool,
+    complete: bool,
 ) -> Refusal | Action | None:
     if match in taken:
         return _taken(row, match, taken[match].text)
@@ -154,6 +158,8 @@ def _claim(
             return _taken(row, match, holder.pk)
         if not final:
             return Action.DEFER
+        if not complete:
+            return _taken(row, match, holder.pk)
         if own is not None and holder.record_id is not None and holder.record_id != own:
             # The holder left the source but its record was kept (no deletes in this run):
             # Kintone would refuse a second record with the value.

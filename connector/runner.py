@@ -126,6 +126,7 @@ class _Run:
         self.cursor_value: Any = None
         self.calls_recorded = 0
         self.deferred: list[Candidate] = []
+        self.incremental = False
         self.duplicates: set[tuple[Any, ...]] = set()
         """Primary keys more than one source row holds: those rows are refused."""
         self.child_rows_removed = 0
@@ -290,6 +291,7 @@ class _Run:
     def _loop(self) -> bool:
         """Read, map and write every row; whether the read was incremental."""
         source, incremental = self._sources()
+        self.incremental = incremental
         cursor = self.job.spec.source.cursor
         assert self.writer is not None
         window = BATCH * self.writer.concurrency
@@ -356,7 +358,9 @@ class _Run:
                 self.mark,
                 plan=self.dry_run,
             )
-            decided = diff.decide(waiting, known, claims, self.policy, final=True)
+            decided = diff.decide(
+                waiting, known, claims, self.policy, final=True, complete=not self.incremental
+            )
             if len(decided.deferred) == len(waiting):
                 self._refuse([diff.swapped(c) for c in waiting])
                 return

@@ -217,3 +217,9 @@ def test_a_row_with_its_own_record_cannot_take_a_value_a_kept_record_holds() -> 
     decided = diff.decide([row("1", "A")], before, holders, UPSERT, final=True)
     assert action(decided, "1") is Action.REFUSE
     assert "still held by record 5" in decided.refused[0].message
+
+
+def test_an_incremental_run_never_frees_the_value_of_a_row_it_did_not_read() -> None:
+    holders = {"A": [claim("9", "A", 5, seen=False)]}
+    decided = diff.decide([row("1", "A")], {}, holders, UPSERT, final=True, complete=False)
+    assert action(decided, "1") is Action.REFUSE
