@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,6 +13,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from connector.errors import StateError
 from connector.source import mask_password
 
+T = TypeVar("T")
 IN_LIST = 500
 """Keys in one `IN (...)`: small enough for every database's parameter limit."""
 
@@ -63,7 +65,7 @@ def describe(engine: Engine, exc: SQLAlchemyError) -> str:
     return f"state store {where}: {first}{hint}"
 
 
-def chunks(keys: Iterable[str], size: int = IN_LIST) -> Iterator[list[str]]:
+def chunks(keys: Iterable[T], size: int = IN_LIST) -> Iterator[list[T]]:
     """Keys in slices small enough for one `IN (...)` on every database."""
     wanted = list(keys)
     for start in range(0, len(wanted), size):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -260,11 +261,9 @@ class RowStore:
             changes.append((w.key, values))
         self._upsert(scope, changes)
         with self.db.begin() as conn:
-            for chunk in chunks([str(w.record_id) for w in written]):
+            for ids in chunks([w.record_id for w in written]):
                 conn.execute(
-                    sa.delete(released).where(
-                        _released_in(scope), released.c.record_id.in_([int(i) for i in chunk])
-                    )
+                    sa.delete(released).where(_released_in(scope), released.c.record_id.in_(ids))
                 )
 
     def record_refused(self, scope: Scope, keys: Sequence[RowKey], run: int) -> None:
@@ -301,8 +300,7 @@ class RowStore:
         primary key): kept as delete candidates until a row maps to them again."""
         ids = sorted(set(record_ids))
         with self.db.begin() as conn:
-            for chunk in chunks([str(i) for i in ids]):
-                numbers = [int(i) for i in chunk]
+            for numbers in chunks(ids):
                 conn.execute(
                     sa.delete(released).where(
                         _released_in(scope), released.c.record_id.in_(numbers)
@@ -336,11 +334,9 @@ class RowStore:
                         rejects.c.row_id.in_(chunk),
                     )
                 )
-            for chunk in chunks([str(i) for i in record_ids]):
+            for ids in chunks(record_ids):
                 conn.execute(
-                    sa.delete(released).where(
-                        _released_in(scope), released.c.record_id.in_([int(i) for i in chunk])
-                    )
+                    sa.delete(released).where(_released_in(scope), released.c.record_id.in_(ids))
                 )
 
     def _upsert(self, scope: Scope, changes: Sequence[tuple[RowKey, dict[str, Any]]]) -> None:
@@ -508,7 +504,7 @@ def _released_in(scope: Scope) -> sa.ColumnElement[bool]:
 
 
 def _digest(text: str) -> str:
-    return RowKey.of([text]).id
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _row(r: Any) -> RowState:
