@@ -286,14 +286,33 @@ class Deletions:
     forget_released: list[int]
 
 
-def deletions(gone: Iterable[Gone]) -> Deletions:
-    """A record is deleted only when this job wrote it and no row the run read maps to it;
-    a gone row whose record a live row maps to is only forgotten."""
+def taken_over(
+    waiting: Sequence[Candidate],
+    known: Mapping[str, RowState],
+    claims: Mapping[str, Sequence[Claim]],
+) -> set[int]:
+    """Records of rows that left the source whose key value a waiting row will take: a row
+    without a record of its own takes the record over by key, so it must not be deleted. (A
+    row with a record of its own moves it to the value, so the gone record must go first.)"""
+    kept: set[int] = set()
+    for row in waiting:
+        before = known.get(row.key.id)
+        if row.match is None or (before is not None and before.record_id is not None):
+            continue
+        for holder in claims.get(row.match, ()):
+            if holder.row_id != row.key.id and not holder.seen and holder.record_id is not None:
+                kept.add(holder.record_id)
+    return kept
+
+
+def deletions(gone: Iterable[Gone], keep: Set[int] = frozenset()) -> Deletions:
+    """A record is deleted only when this job wrote it and no row the run read maps to it
+    (nor will take it over: `keep`); a gone row whose record stays is only forgotten."""
     doomed: dict[int, None] = {}
     forget_rows: list[str] = []
     forget_released: list[int] = []
     for g in gone:
-        if not g.live:
+        if not g.live and g.record_id not in keep:
             doomed[g.record_id] = None
         if g.row_id is not None:
             forget_rows.append(g.row_id)

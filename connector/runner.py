@@ -338,9 +338,16 @@ class _Run:
         count as live and are never deleted.
         """
         if deleting:
-            waiting = [c.key.id for c in self.deferred]
-            self.state.rows.mark_seen(self.scope, waiting, self.mark, plan=self.dry_run)
-            self._delete_gone()
+            rows, waiting = self.state.rows, self.deferred
+            ids = [c.key.id for c in waiting]
+            rows.mark_seen(self.scope, ids, self.mark, plan=self.dry_run)
+            claims = rows.claims(
+                self.scope,
+                [c.match for c in waiting if c.match is not None],
+                self.mark,
+                plan=self.dry_run,
+            )
+            self._delete_gone(diff.taken_over(waiting, rows.get(self.scope, ids), claims))
         self._resolve_deferred()
 
     def _resolve_deferred(self) -> None:
@@ -516,12 +523,13 @@ class _Run:
 
     # --- after reading ------------------------------------------------------------------------
 
-    def _delete_gone(self) -> None:
-        """Delete the records this job wrote that no row the run read maps to any longer."""
+    def _delete_gone(self, keep: set[int]) -> None:
+        """Delete the records this job wrote that no row the run read maps to any longer,
+        but those in `keep`: records rows waiting for their key value will take over."""
         job, rows, report = self.job, self.state.rows, self.report
         if job.spec.on_delete != "delete":
             return
-        gone = diff.deletions(rows.gone(self.scope, self.mark, plan=self.dry_run))
+        gone = diff.deletions(rows.gone(self.scope, self.mark, plan=self.dry_run), keep)
         total, _ = self.totals
         if self.dry_run:
             report.deleted = len(gone.record_ids)

@@ -223,3 +223,13 @@ def test_an_incremental_run_never_frees_the_value_of_a_row_it_did_not_read() -> 
     holders = {"A": [claim("9", "A", 5, seen=False)]}
     decided = diff.decide([row("1", "A")], {}, holders, UPSERT, final=True, complete=False)
     assert action(decided, "1") is Action.REFUSE
+
+
+def test_a_gone_rows_record_a_waiting_row_takes_over_is_kept() -> None:
+    holders = {"A": [claim("9", "A", 5, seen=False)], "B": [claim("8", "B", 6, seen=False)]}
+    # Row 1 has no record: it takes record 5 over by key. Row 2 has its own record 7: record 6
+    # must be deleted before row 2 can move to B.
+    before = known(state("2", 7, "old"))
+    assert diff.taken_over([row("1", "A"), row("2", "B")], before, holders) == {5}
+    result = diff.deletions([Gone(5, "r9", "[9]", live=False), Gone(6, "r8", "[8]", False)], {5})
+    assert (result.record_ids, result.forget_rows) == ([6], ["r9", "r8"])
