@@ -14,7 +14,7 @@ from typing import Literal
 from connector.errors import DeleteCapError
 from connector.mapping.mapper import Outgoing, Refusal, RowKey
 from connector.mapping.spec import RECORD_ID
-from connector.state.rows import Claim, Gone, RowState
+from connector.state.rows import Claim, Gone, RowState, Written
 
 Mode = Literal["insert", "update", "upsert"]
 KEY_TAKEN = "KEY_TAKEN"
@@ -69,6 +69,12 @@ class Candidate:
         """The match value as text: what Kintone's unique field (or $id) holds."""
         value = self.out.key_value
         return None if value is None else str(value)
+
+    def written(self, record_id: int, *, created: bool) -> Written:
+        """What the state keeps once Kintone confirmed this row's record."""
+        return Written(
+            self.key, record_id, self.match, self.payload_hash, created, self.out.child_rows
+        )
 
 
 @dataclass

@@ -28,7 +28,7 @@ from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
 from connector.report import SyncReport
 from connector.source import SqlSource
-from connector.state import Lock, Rejected, Scope, StateStore, Written
+from connector.state import Lock, Rejected, Scope, StateStore
 
 log = logging.getLogger(__name__)
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
@@ -458,14 +458,7 @@ class _Run:
         self.state.rows.record_written(
             self.scope,
             [
-                Written(
-                    key,
-                    record_id,
-                    by_key[key.id].match,
-                    by_key[key.id].payload_hash,
-                    key.id in created,
-                    by_key[key.id].out.child_rows,
-                )
+                by_key[key.id].written(record_id, created=key.id in created)
                 for key, record_id in (*result.inserted, *result.updated)
             ],
             self.mark,
@@ -505,17 +498,7 @@ class _Run:
         by_id = {c.key.id: c for c in rows}
         self.state.rows.record_written(
             self.scope,
-            [
-                Written(
-                    key,
-                    record_id,
-                    by_id[key.id].match,
-                    by_id[key.id].payload_hash,
-                    True,
-                    by_id[key.id].out.child_rows,
-                )
-                for key, record_id in linked
-            ],
+            [by_id[key.id].written(record_id, created=True) for key, record_id in linked],
             self.mark,
         )
         self.report.unchanged += len(linked)
