@@ -10,7 +10,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connector.errors import ConfigError
-from connector.kintone.limits import CONCURRENT_REQUESTS_PER_DOMAIN, REQUESTS_PER_APP_PER_DAY
+from connector.kintone.limits import (
+    CONCURRENT_REQUESTS_PER_DOMAIN,
+    ISOLATION_REQUESTS_PER_RUN,
+    REQUESTS_PER_APP_PER_DAY,
+)
 from connector.mapping.spec import MappingSpec, _explain, load_mapping
 
 PROJECT_FILE = "kintone-sync.yaml"
@@ -120,6 +124,9 @@ class LimitsConfig(_Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     daily_budget: int = Field(default=REQUESTS_PER_APP_PER_DAY, ge=1)
     """API calls per app per day; a run warns before it would pass this."""
+    isolation_requests: int = Field(default=ISOLATION_REQUESTS_PER_RUN, ge=0)
+    """Requests one run may spend finding the rows Kintone refuses; past it, the rows still
+    in doubt are refused for this run and sent again on the next."""
 
 
 class ProjectConfig(_Strict):

@@ -12,3 +12,6 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 100
 REQUESTS_PER_APP_PER_DAY = 10_000
 MAX_URL_LENGTH = 4096
 """Beyond this a GET goes as POST with X-HTTP-Method-Override, as the official client does."""
+ISOLATION_REQUESTS_PER_RUN = 500
+"""Not Kintone's: the default ceiling on requests one run spends finding the rows Kintone
+refuses (`limits.isolation_requests` in the project file); 5% of a standard app's daily 10,000."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -10,7 +12,11 @@ from typing import Any, Literal
 
 from connector.errors import KintoneError, TransientKintoneError
 from connector.kintone.client import KintoneClient
-from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
+from connector.kintone.limits import (
+    ISOLATION_REQUESTS_PER_RUN,
+    RECORDS_PER_WRITE,
+    REQUESTS_PER_BULK,
+)
 from connector.kintone.payload import merge_tables, replace_files
 from connector.mapping.mapper import Outgoing, Refusal, SourceKey
 from connector.mapping.spec import RECORD_ID
@@ -37,6 +43,18 @@ _CALL_ERRORS = frozenset(
 _RECORD_KEY = re.compile(r"^records\[(\d+)\](.*)$")
 _MISSING_RECORD = re.compile(r"\(ID: ?(\d+)\)")
 """GAIA_RE01 names the record: "The specified record (ID: 5) is not found." (API.md §3)."""
+# Errors that name a value rather than a record (API.md §5.1, §5.3): every row of the run that
+# carries the value is refused at once. The kinds match `Outgoing.refs`.
+_VALUE_ERRORS = {
+    "GAIA_IL26": "user",
+    "GAIA_IL27": "group",
+    "GAIA_IL28": "organization",
+    "GAIA_LO04": "lookup",
+}
+# `The specified user (code：X) not found.` / `指定したユーザー（code：X）が見つかりません。`
+_ENTITY_CODE = re.compile(r"[(（]code\s*[:：]\s*(.*)[)）]")
+# `A value X in the field F does not exist in the datasource app for lookup, ...`
+_LOOKUP_VALUE = re.compile(r"^A value (.*) in the field (\S+) does not exist")
 _KEYS_PER_QUERY = 100
 
 
@@ -72,6 +90,18 @@ class _Request:
     upsert: bool = False
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """Sub-requests to send as one call; `bound` is the size of the failed call it retries.
+
+    Size is (rows, rows of the largest sub-request), compared in that order. A retry is
+    always smaller than the call it retries, so isolating refused rows ends.
+    """
+
+    requests: list[_Request]
+    bound: tuple[int, int] | None = None
+
+
 class RecordWriter:
     """Writes batches of mapped records to one app with the mode's API calls."""
 
@@ -84,6 +114,7 @@ class RecordWriter:
         *,
         use_bulk: bool = True,
         concurrency: int = 1,
+        isolation_requests: int = ISOLATION_REQUESTS_PER_RUN,
     ) -> None:
         self.client = client
         self.app = app
@@ -91,6 +122,14 @@ class RecordWriter:
         self.key_field = key_field
         self.use_bulk = use_bulk
         self.concurrency = concurrency
+        self.isolation_requests = isolation_requests
+        """The most requests this writer (one run) spends on finding refused rows."""
+        self.isolation_spent = 0
+        self._bad_values: dict[tuple[str, str], KintoneError] = {}
+        """(kind, value) Kintone refused, with its error: later rows carrying it are refused."""
+        self._lock = threading.Lock()
+        self._refusing = True
+        """Whether the last group sent alone had a call refused."""
 
     def write(self, batch: Sequence[Outgoing]) -> WriteResult:
         """Write a batch; refused rows are reported, the rest land.
@@ -101,7 +140,7 @@ class RecordWriter:
         """
         result = WriteResult()
         try:
-            ready = self._upload_files(batch, result)
+            ready = self._upload_files(self._known_bad(batch, result), result)
             ready = self._match_existing(ready, result)
         except KintoneError as exc:
             result.error = exc
@@ -109,19 +148,23 @@ class RecordWriter:
         requests = self._requests(ready)
         step = REQUESTS_PER_BULK if self.use_bulk else 1
         groups = [requests[i : i + step] for i in range(0, len(requests), step)]
-        if self.concurrency <= 1 or len(groups) <= 1:
-            for group in groups:
-                result.extend(self._send_group(group))
-                if result.error is not None:
-                    break
-            return result
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for part in pool.map(self._send_group, groups):
-                result.extend(part)
+        # Groups go one at a time until one lands without a refused call: the values Kintone
+        # named are then known before the other groups go, concurrently, so each bad value
+        # costs one failed request, not one per group in flight.
+        self._refusing = True
+        while groups and (self.concurrency <= 1 or len(groups) == 1 or self._refusing):
+            result.extend(self._send_group(groups.pop(0)))
+            if result.error is not None:
+                return result
+        if groups:
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                for part in pool.map(self._send_group, groups):
+                    result.extend(part)
         return result
 
     def _send_group(self, group: list[_Request]) -> WriteResult:
         part = WriteResult()
+        self._refusing = False
         try:
             self._send(group, part)
         except KintoneError as exc:
@@ -278,15 +321,33 @@ class RecordWriter:
         return payload
 
     def _send(self, requests: list[_Request], result: WriteResult) -> None:
-        """Send requests as one bulkRequest (or one call); on a record error, take out the
-        offending records, or split the failing request, and send the rest again."""
-        pending = [r for r in requests if r.rows]
-        while pending:
+        """Send requests as one bulkRequest (or one call); when Kintone refuses a row, take it
+        out and send the rest again.
+
+        A bulkRequest is all or nothing: the first failing sub-request rolls back the others.
+        The refused rows are found from the error: the records it names, or the rows carrying
+        the value it names (a user code, a lookup value). Otherwise the healthy sub-requests
+        go on without the failing one, which is narrowed down alone, split in up to 20 parts.
+        """
+        work = deque([_Attempt([r for r in requests if r.rows])])
+        while work:
+            attempt = work.popleft()
+            pending = self._without_bad_values(attempt.requests, result)
+            if not pending:
+                continue
+            size = _size(pending)
+            if attempt.bound is not None:
+                if size >= attempt.bound:
+                    raise AssertionError(f"a retry of {attempt.bound} rows carries {size}: a loop")
+                if not self._spend():
+                    self._give_up(pending, result)
+                    continue
             try:
                 answers = self._call(pending)
             except KintoneError as exc:
                 if exc.ambiguous and all(r.method == "POST" for r in pending):
-                    pending = self._landed(pending, exc, result)
+                    # Not a refusal: what did not land is sent again as it is.
+                    work.appendleft(_Attempt(self._landed(pending, exc, result)))
                     continue
                 # Past its retries a transient error is about the call, not about a record.
                 if isinstance(exc, TransientKintoneError) or exc.code in _CALL_ERRORS:
@@ -294,14 +355,37 @@ class RecordWriter:
                 if exc.code is None:
                     raise
                 if exc.code == "GAIA_RE01":
-                    pending = self._drop_missing(pending, exc, result)
+                    # Not a refusal: a record sent by $id is gone; its row is set aside.
+                    work.appendleft(_Attempt(self._drop_missing(pending, exc, result)))
                     continue
-                index = exc.bulk_index if exc.bulk_index is not None else 0
-                pending = self._isolate(pending, index, exc, result)
+                self._refusing = True
+                work.extendleft(reversed(self._isolate(pending, exc, result)))
                 continue
             for request, answer in zip(pending, answers, strict=True):
                 self._collect(request, answer, result)
-            return
+
+    def _spend(self) -> bool:
+        """Count one request spent isolating rows; False once the run's ceiling is reached."""
+        with self._lock:
+            if self.isolation_spent >= self.isolation_requests:
+                return False
+            self.isolation_spent += 1
+            return True
+
+    def _give_up(self, pending: list[_Request], result: WriteResult) -> None:
+        for request in pending:
+            for row in request.rows:
+                result.refused.append(
+                    Refusal(
+                        row.key,
+                        None,
+                        "ISOLATION_LIMIT",
+                        f"not written: Kintone refused a request holding this row, and the run "
+                        f"already spent {self.isolation_requests} requests finding refused rows "
+                        "(limits.isolation_requests in the project file); the row is sent again "
+                        "on the next run",
+                    )
+                )
 
     def _drop_missing(
         self, pending: list[_Request], exc: KintoneError, result: WriteResult
@@ -351,6 +435,15 @@ class RecordWriter:
         ]
 
     def _call(self, requests: list[_Request]) -> list[Any]:
+        # Kintone answers an oversized call with an error about the call, which no record
+        # explains: the writer must never build one (API.md §2.8, §3).
+        if len(requests) > REQUESTS_PER_BULK or not all(
+            0 < len(r.rows) <= RECORDS_PER_WRITE for r in requests
+        ):
+            raise AssertionError(
+                f"{len(requests)} sub-requests of {[len(r.rows) for r in requests]} records: "
+                f"at most {REQUESTS_PER_BULK} of at most {RECORDS_PER_WRITE}"
+            )
         inserts_only = all(r.method == "POST" for r in requests)
         if len(requests) == 1 and not self.use_bulk:
             request = requests[0]
@@ -368,30 +461,95 @@ class RecordWriter:
         return self.client.bulk(subs, idempotent=not inserts_only)
 
     def _isolate(
-        self, pending: list[_Request], index: int, exc: KintoneError, result: WriteResult
-    ) -> list[_Request]:
-        failing = pending[min(index, len(pending) - 1)]
-        bad = _record_errors(exc.errors)
-        rest = [r for r in pending if r is not failing]
+        self, pending: list[_Request], exc: KintoneError, result: WriteResult
+    ) -> list[_Attempt]:
+        """What to send after `exc`: the same requests without the rows it refuses, or the
+        healthy requests and the failing one split up.
+
+        Raises:
+            KintoneError: the error is about the call itself, not about a record in it.
+        """
+        if exc.bulk_index is not None and exc.bulk_index < len(pending):
+            index = exc.bulk_index
+        elif len(pending) == 1 and not self.use_bulk:
+            index = 0
+        else:
+            raise exc
+        bound = _size(pending)
+        failing = pending[index]
+        others = pending[:index] + pending[index + 1 :]
+        bad = self._refused_rows(failing, exc, result)
         if bad:
-            for position, problems in bad.items():
-                if position < len(failing.rows):
-                    row = failing.rows[position]
-                    for code, message in problems:
-                        result.refused.append(
-                            Refusal(row.key, code, exc.code or "", message, exc.error_id)
-                        )
             kept = [row for i, row in enumerate(failing.rows) if i not in bad]
-            return [*rest, _Request(failing.method, kept, failing.upsert)]
+            rest = [*pending[:index], *([replace(failing, rows=kept)] if kept else [])]
+            return [_Attempt([*rest, *pending[index + 1 :]], bound)]
+        if exc.code == "CB_VA01":
+            # A validation error naming no record is about the request (its size, say).
+            raise exc
         if len(failing.rows) == 1:
             result.refused.append(_refusal(failing.rows[0].key, None, exc))
-            return rest
-        # No record named in the error (GAIA_LO04, GAIA_RE20, GAIA_IL26...): halve the request
-        # until the record is alone.
-        half = len(failing.rows) // 2
-        first = _Request(failing.method, failing.rows[:half], failing.upsert)
-        second = _Request(failing.method, failing.rows[half:], failing.upsert)
-        return [*rest, first, second]
+            return [_Attempt(others, bound)] if others else []
+        # No record named (GAIA_RE20, a value the rows do not show...): the healthy requests
+        # go on, the failing one is narrowed down alone.
+        parts = REQUESTS_PER_BULK if self.use_bulk else 2
+        pieces = _split(failing, parts)
+        attempts = [_Attempt(others, bound)] if others else []
+        if self.use_bulk:
+            return [*attempts, _Attempt(pieces, bound)]
+        return [*attempts, *(_Attempt([piece], bound) for piece in pieces)]
+
+    def _refused_rows(self, failing: _Request, exc: KintoneError, result: WriteResult) -> set[int]:
+        """The positions of the rows `exc` refuses in the failing request; their refusals go
+        to `result`. Empty when the error names neither a record nor a value a row carries."""
+        named = _record_errors(exc.errors)
+        bad: set[int] = set()
+        for position, problems in named.items():
+            if position < len(failing.rows):
+                row = failing.rows[position]
+                bad.add(position)
+                for code, message in problems:
+                    result.refused.append(
+                        Refusal(row.key, code, exc.code or "", message, exc.error_id)
+                    )
+        if bad:
+            return bad
+        value = _named_value(exc)
+        if value is None:
+            return bad
+        carriers = {i for i, row in enumerate(failing.rows) if _carries(row, value)}
+        if carriers:
+            # Only a value some row carries is remembered: a misread message refuses nothing.
+            with self._lock:
+                self._bad_values.setdefault(value, exc)
+            for i in carriers:
+                result.refused.append(_value_refusal(failing.rows[i], value, exc))
+        return carriers
+
+    def _known_bad(self, batch: Sequence[Outgoing], result: WriteResult) -> list[Outgoing]:
+        """The rows that carry no value Kintone already refused in this run; the others are
+        refused here, without a request."""
+        with self._lock:
+            known = dict(self._bad_values)
+        if not known:
+            return list(batch)
+        ready = []
+        for out in batch:
+            hit = next((v for v in known if _carries(out, v)), None)
+            if hit is None:
+                ready.append(out)
+            else:
+                result.refused.append(_value_refusal(out, hit, known[hit]))
+        return ready
+
+    def _without_bad_values(self, pending: list[_Request], result: WriteResult) -> list[_Request]:
+        out = []
+        for request in pending:
+            rows = self._known_bad(request.rows, result)
+            if rows:
+                out.append(
+                    request if len(rows) == len(request.rows) else replace(request, rows=rows)
+                )
+        return out
 
     def _collect(self, request: _Request, answer: Mapping[str, Any], result: WriteResult) -> None:
         if request.method == "POST":
@@ -439,3 +597,50 @@ def _key_text(value: Any) -> str:
 
 def _with_record(out: Outgoing, record: dict[str, Any]) -> Outgoing:
     return replace(out, record=record)
+
+
+def _size(requests: Sequence[_Request]) -> tuple[int, int]:
+    """A call's size: its rows, and the rows of its largest sub-request."""
+    return sum(len(r.rows) for r in requests), max((len(r.rows) for r in requests), default=0)
+
+
+def _split(request: _Request, parts: int) -> list[_Request]:
+    """The request's rows in up to `parts` sub-requests of near-equal size, order kept."""
+    rows = request.rows
+    step = -(-len(rows) // min(parts, len(rows)))
+    return [replace(request, rows=rows[i : i + step]) for i in range(0, len(rows), step)]
+
+
+def _named_value(exc: KintoneError) -> tuple[str, str] | None:
+    """(kind, value) of an error that names a value: ("user", "jdoe"), ("lookup:code", "X")."""
+    kind = _VALUE_ERRORS.get(exc.code or "")
+    if kind is None:
+        return None
+    message = exc.kintone_message
+    if kind == "lookup":
+        m = _LOOKUP_VALUE.match(message)
+        return (f"lookup:{m.group(2)}", m.group(1)) if m else None
+    m = _ENTITY_CODE.search(message)
+    return (kind, m.group(1)) if m else None
+
+
+def _carries(row: Outgoing, value: tuple[str, str]) -> bool:
+    return any((kind, text) == value for kind, text, _ in row.refs)
+
+
+def _value_refusal(row: Outgoing, value: tuple[str, str], exc: KintoneError) -> Refusal:
+    kind, text = value
+    where = next((f for k, t, f in row.refs if (k, t) == value), None)
+    if kind.startswith("lookup:"):
+        what = f"lookup value {text!r} is not in the lookup's source app (or cannot be seen)"
+        fix = "fix the value in the source, or add the record to the source app"
+    else:
+        what = f"{kind} {text!r} does not exist in Kintone"
+        fix = f"fix the code in the source, or add the {kind} in Kintone"
+    return Refusal(
+        row.key,
+        where,
+        exc.code or "",
+        f"{what}: {exc.kintone_message} Every row of the run with it is refused; {fix}",
+        exc.error_id,
+    )

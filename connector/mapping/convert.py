@@ -26,6 +26,11 @@ _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 _LISTED_OPTIONS = 10
+# Kintone's entry limits (docs/mappings.md, "Limits checked before any request").
+MIN_YEAR = 1000
+"""DATE and DATETIME (in UTC) take the years 1000 to 9999."""
+MAX_FILE_BYTES = 1024**3
+"""One attached file: at most 1 GB."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,13 @@ class ConvertOptions:
     base_dir: Path | None = None
     max_length: int | None = None
     options: frozenset[str] | None = None
+    min_length: int | None = None
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+    integer_digits: int | None = None
+    """NUMBER: the most digits before the point (the app's precision setting)."""
+    required: bool = False
+    """An empty value is refused: Kintone refuses it for a required field."""
 
 
 def converter(field_type: FieldType, options: ConvertOptions = ConvertOptions()) -> Converter:
@@ -60,7 +72,20 @@ def converter(field_type: FieldType, options: ConvertOptions = ConvertOptions())
     if build is None or field_type not in WRITABLE | INSERT_ONLY:
         why = NOT_WRITABLE.get(field_type, "subtables are built from child rows, not one column")
         raise ValueError(f"{field_type} fields cannot be written from a column: {why}")
-    return lambda value: build(value, options)
+    if not options.required:
+        return lambda value: build(value, options)
+
+    def required(value: Any) -> Any:
+        out = build(value, options)
+        if out in (None, "", []):
+            raise _reject(
+                value,
+                "leaves the field empty, but the field is required; give the row a value "
+                "in the source, or map the field from another column",
+            )
+        return out
+
+    return required
 
 
 def _show(value: Any) -> str:
@@ -120,12 +145,28 @@ def _single_line(value: Any, options: ConvertOptions) -> str:
             "has a line break, which a SINGLE_LINE_TEXT field cannot hold; "
             "replace the line breaks or map the column to a MULTI_LINE_TEXT field",
         )
+    return _check_length(value, text, options)
+
+
+def _link(value: Any, options: ConvertOptions) -> str:
+    return _check_length(value, _text(value, options), options)
+
+
+def _check_length(value: Any, text: str, options: ConvertOptions) -> str:
+    # An empty value skips the length checks, as in Kintone (API.md §5.2).
     limit = options.max_length
-    if limit is not None and len(text) > limit:
+    if text and limit is not None and len(text) > limit:
         raise _reject(
             value,
             f"has {len(text)} characters, over the field's limit of {limit}; "
             "shorten it or raise the field's maximum length",
+        )
+    least = options.min_length
+    if text and least is not None and len(text) < least:
+        raise _reject(
+            value,
+            f"has {len(text)} characters, under the field's minimum of {least}; "
+            "lengthen it or lower the field's minimum length",
         )
     return text
 
@@ -140,19 +181,64 @@ def _number(value: Any, options: ConvertOptions) -> str:
     if isinstance(value, bool):
         raise _reject(value, "is a boolean; cast it to 1/0 in the query for a NUMBER field")
     if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal | float):
+        text = str(value)
+    elif isinstance(value, Decimal | float):
         number = value if isinstance(value, Decimal) else Decimal(repr(value))
         if not number.is_finite():
             raise _reject(value, "is not a finite number; NUMBER fields take finite numbers only")
-        return _plain(number)
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "" or _NUMBER.fullmatch(text):
-            return text
-    raise _reject(
-        value, "is not a number; NUMBER fields take digits, a sign, a point and an exponent"
-    )
+        text = _plain(number)
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        text = canonical_number(value)
+    elif isinstance(value, str) and value.strip() == "":
+        return ""
+    else:
+        raise _reject(
+            value, "is not a number; NUMBER fields take digits, a sign, a point and an exponent"
+        )
+    return _check_number(value, text, options)
+
+
+def canonical_number(text: str) -> str:
+    """A number written as Kintone stores it: spaces and a leading `+` dropped, an exponent
+    written out (`+3` -> `3`, `1e2` -> `100`, `1.5e1` -> `15`); other text kept as written.
+
+    API.md §5.1 (observed on a real domain): `"1.5e1"` is stored `"15"`, `" 42 "` `"42"`.
+    """
+    text = text.strip().removeprefix("+")
+    if "e" not in text and "E" not in text:
+        return text
+    plain = _plain(Decimal(text))
+    if "." in plain:
+        plain = plain.rstrip("0").removesuffix(".")
+    return plain
+
+
+def _check_number(value: Any, text: str, options: ConvertOptions) -> str:
+    number = Decimal(text)
+    if options.min_value is not None and number < options.min_value:
+        raise _reject(
+            value,
+            f"is under the field's minimum of {_plain(options.min_value)}; "
+            "fix the value or lower the field's minimum",
+        )
+    if options.max_value is not None and number > options.max_value:
+        raise _reject(
+            value,
+            f"is over the field's maximum of {_plain(options.max_value)}; "
+            "fix the value or raise the field's maximum",
+        )
+    limit = options.integer_digits
+    if limit is not None:
+        # adjusted() is exact; abs() and int() would round to the context's 28 digits.
+        whole = number.adjusted() + 1 if number.copy_abs() >= 1 else 0
+        if whole > limit:
+            raise _reject(
+                value,
+                f"has {whole} digits before the point, over the app's limit of {limit} "
+                "(total digits minus decimal places, in the app's Misc settings); "
+                "fix the value or raise the app's number precision",
+            )
+    return text
 
 
 # Dates and times ------------------------------------------------------------------------------
@@ -166,16 +252,21 @@ def _local(value: datetime, options: ConvertOptions) -> datetime:
 def _date(value: Any, options: ConvertOptions) -> str | None:
     if _is_empty(value) or value == "":
         return None
+    day: date | None = None
     if isinstance(value, datetime):
-        return _local(value, options).date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str) and _DATE.fullmatch(value.strip()):
+        day = _local(value, options).date()
+    elif isinstance(value, date):
+        day = value
+    elif isinstance(value, str) and _DATE.fullmatch(value.strip()):
         try:
-            return date.fromisoformat(value.strip()).isoformat()
+            day = date.fromisoformat(value.strip())
         except ValueError:
-            pass
-    raise _reject(value, "is not a date; DATE fields take a real date written YYYY-MM-DD")
+            day = None
+    if day is None:
+        raise _reject(value, "is not a date; DATE fields take a real date written YYYY-MM-DD")
+    if day.year < MIN_YEAR:
+        raise _reject(value, f"is before the year {MIN_YEAR}; Kintone takes dates 1000-9999")
+    return day.isoformat()
 
 
 def _time(value: Any, options: ConvertOptions) -> str | None:
@@ -219,6 +310,10 @@ def _datetime(value: Any, options: ConvertOptions) -> str | None:
         utc = moment.astimezone(UTC)
     except OverflowError:
         raise _reject(value, "falls outside the years 1-9999 once moved to UTC") from None
+    if utc.year < MIN_YEAR:
+        raise _reject(
+            value, f"is before the year {MIN_YEAR} in UTC; Kintone takes datetimes 1000-9999"
+        )
     return utc.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
@@ -287,6 +382,18 @@ def _entity(value: Any, options: ConvertOptions) -> dict[str, str] | None:
 
 
 def _files(value: Any, options: ConvertOptions) -> list[FileUpload]:
+    uploads = _uploads(value, options)
+    for upload in uploads:
+        if len(upload.data) > MAX_FILE_BYTES:
+            raise _reject(
+                value,
+                f"holds {upload.name!r} of {len(upload.data):,} bytes; Kintone takes files of "
+                "at most 1 GB",
+            )
+    return uploads
+
+
+def _uploads(value: Any, options: ConvertOptions) -> list[FileUpload]:
     if _is_empty(value) or value == "":
         return []
     if isinstance(value, bytes | bytearray | memoryview):
@@ -294,7 +401,7 @@ def _files(value: Any, options: ConvertOptions) -> list[FileUpload]:
     if isinstance(value, str | os.PathLike):
         return [_read_file(Path(value), value, options)]
     if isinstance(value, list | tuple):
-        return [upload for item in value for upload in _files(item, options)]
+        return [upload for item in value for upload in _uploads(item, options)]
     raise _reject(value, "is not a file; FILE fields take bytes, a path or a list of paths")
 
 
@@ -315,7 +422,7 @@ _BUILDERS: dict[FieldType, Callable[[Any, ConvertOptions], Any]] = {
     FieldType.SINGLE_LINE_TEXT: _single_line,
     FieldType.MULTI_LINE_TEXT: _text,
     FieldType.RICH_TEXT: _text,
-    FieldType.LINK: _text,
+    FieldType.LINK: _link,
     FieldType.NUMBER: _number,
     FieldType.DATE: _date,
     FieldType.TIME: _time,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector.mapping.fields import FieldType
@@ -20,12 +21,36 @@ class Field:
     required: bool = False
     unique: bool = False
     max_length: int | None = None
+    min_length: int | None = None
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
     options: frozenset[str] = frozenset()
     has_default: bool = False
     lookup_copy: bool = False
     """Filled by a lookup from another app: not writable."""
+    lookup: bool = False
+    """A lookup's key field: Kintone checks its value against the source app."""
     fields: Mapping[str, Field] = field(default_factory=dict)
     """A SUBTABLE's fields."""
+
+
+MAX_NUMBER_DIGITS = 30
+"""The most total digits an app's number precision can be set to (docs/mappings.md)."""
+
+
+@dataclass(frozen=True)
+class NumberPrecision:
+    """The app's number precision (Misc settings): NUMBER values hold at most
+    `digits - decimal_places` integer digits. Kintone's defaults are 16 and 4; while the
+    app's own setting is not known, the widest an app can be set to (30 and 0) is assumed,
+    so no value the app might take is refused."""
+
+    digits: int = MAX_NUMBER_DIGITS
+    decimal_places: int = 0
+
+    @property
+    def integer_digits(self) -> int:
+        return self.digits - self.decimal_places
 
 
 @dataclass(frozen=True)
@@ -33,6 +58,7 @@ class Form:
     """Every field of an app by code; fields inside tables are in their table's `fields`."""
 
     fields: Mapping[str, Field]
+    precision: NumberPrecision = NumberPrecision()
 
     def get(self, code: str) -> Field | None:
         return self.fields.get(code)
@@ -45,14 +71,18 @@ class Form:
         return None
 
     @classmethod
-    def from_properties(cls, properties: Mapping[str, Mapping[str, Any]]) -> Form:
-        """Read `app/form/fields.json` properties."""
+    def from_properties(
+        cls,
+        properties: Mapping[str, Mapping[str, Any]],
+        precision: NumberPrecision = NumberPrecision(),
+    ) -> Form:
+        """Read `app/form/fields.json` properties; `precision` from `app/settings.json`."""
         copies: set[str] = set()
         for prop in _all_properties(properties):
             lookup = prop.get("lookup")
             if isinstance(lookup, Mapping):
                 copies.update(str(m["field"]) for m in lookup.get("fieldMappings") or [])
-        return cls({code: _field(prop, copies) for code, prop in properties.items()})
+        return cls({code: _field(prop, copies) for code, prop in properties.items()}, precision)
 
 
 def _all_properties(properties: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -69,7 +99,6 @@ def _field(prop: Mapping[str, Any], copies: set[str]) -> Field:
         ftype: FieldType | str = FieldType(raw_type)
     except ValueError:
         ftype = raw_type
-    max_length = str(prop.get("maxLength") or "")
     default = prop.get("defaultValue")
     code = str(prop["code"])
     return Field(
@@ -78,9 +107,30 @@ def _field(prop: Mapping[str, Any], copies: set[str]) -> Field:
         label=str(prop.get("label", "")),
         required=bool(prop.get("required", False)),
         unique=bool(prop.get("unique", False)),
-        max_length=int(max_length) if max_length.isdigit() else None,
+        max_length=_integer(prop.get("maxLength")),
+        min_length=_integer(prop.get("minLength")),
+        min_value=_decimal(prop.get("minValue")),
+        max_value=_decimal(prop.get("maxValue")),
         options=frozenset(str(k) for k in (prop.get("options") or {})),
         has_default=default not in (None, "", []) or bool(prop.get("defaultNowValue")),
         lookup_copy=code in copies,
+        lookup=isinstance(prop.get("lookup"), Mapping),
         fields={str(c): _field(sub, copies) for c, sub in (prop.get("fields") or {}).items()},
     )
+
+
+def _integer(value: Any) -> int | None:
+    """fields.json gives limits as strings, "" when unset."""
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

@@ -17,6 +17,19 @@ from connector.mapping.fields import INSERT_ONLY, WRITABLE, FieldType
 from connector.mapping.form import Field, Form
 from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec
 
+MAX_TABLE_ROWS = 4_999
+"""Rows one SUBTABLE may hold: Kintone takes fewer than 5,000 (docs/mappings.md)."""
+UNIQUE_TEXT_LENGTH = 64
+"""Characters a text field with "Prohibit duplicate values" holds (docs/mappings.md)."""
+_KINDS = {
+    FieldType.USER_SELECT: "user",
+    FieldType.CREATOR: "user",
+    FieldType.MODIFIER: "user",
+    FieldType.ORGANIZATION_SELECT: "organization",
+    FieldType.GROUP_SELECT: "group",
+}
+_TEXT_LIMITED = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.LINK})
+
 Row = Mapping[str, Any]
 
 
@@ -74,6 +87,9 @@ class Outgoing:
     the key field, so a changed key value follows the row."""
     child_rows: int = 0
     """Rows in the record's SUBTABLE fields, for the cap on table rows a run may remove."""
+    refs: frozenset[tuple[str, str, str]] = frozenset()
+    """(kind, value, field) for values only Kintone can check: user, organization and group
+    codes, lookup values (kind `lookup:<code>`). A value Kintone refuses refuses the row."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,8 @@ class _Slot:
     convert: Converter
     insert_only: bool = False
     """CREATOR, MODIFIER, CREATED_TIME, UPDATED_TIME: left for Kintone to fill when empty."""
+    kind: str | None = None
+    """What Kintone checks the value against: user, organization, group, lookup:<code>."""
 
 
 class Mapper:
@@ -113,6 +131,10 @@ class Mapper:
             if t.rows == "merge" and t.row_key is not None
         }
         """SUBTABLE code -> row-key field code, for the tables whose rows merge."""
+        self.checked = any(s.kind for s in self.slots) or any(
+            s.kind for slots in self.tables.values() for s in slots
+        )
+        """Whether some field holds values only Kintone can check (users, lookups...)."""
 
     def _slot(self, code: str, fm: FieldMap, f: Field | None, form: Form) -> _Slot:
         if code == RECORD_ID:
@@ -124,14 +146,31 @@ class Mapper:
         ftype = f.type
         if ftype not in WRITABLE and ftype not in INSERT_ONLY:
             raise ConfigError(f"field {code!r} ({ftype}) cannot be written")
+        ftype = FieldType(ftype)
+        max_length = f.max_length
+        if f.unique and ftype in _TEXT_LIMITED:
+            max_length = min(max_length or UNIQUE_TEXT_LENGTH, UNIQUE_TEXT_LENGTH)
         options = ConvertOptions(
             timezone=_zone(fm.timezone or self.spec.timezone),
             separator=fm.separator,
             base_dir=self.base_dir,
-            max_length=f.max_length,
+            max_length=max_length,
             options=f.options or None,
+            min_length=f.min_length if ftype in _TEXT_LIMITED else None,
+            min_value=f.min_value if ftype is FieldType.NUMBER else None,
+            max_value=f.max_value if ftype is FieldType.NUMBER else None,
+            integer_digits=form.precision.integer_digits if ftype is FieldType.NUMBER else None,
+            # Kintone does not enforce `required` on a radio button (API.md §5.1, observed);
+            # the key of update and upsert is checked as the key.
+            required=f.required
+            and ftype is not FieldType.RADIO_BUTTON
+            and not (code == self.spec.key and self.spec.mode != "insert"),
         )
-        return _Slot(code, fm, converter(FieldType(ftype), options), ftype in INSERT_ONLY)
+        convert = converter(ftype, options)
+        if fm.map is not None:
+            convert = _mapped(fm, convert)
+        kind = f"lookup:{code}" if f.lookup else _KINDS.get(ftype)
+        return _Slot(code, fm, convert, ftype in INSERT_ONLY, kind)
 
     def map(self, row: Row, children: Mapping[str, Sequence[Row]]) -> Outgoing | list[Refusal]:
         """The record for one row and its child rows, or every reason it cannot be written."""
@@ -149,6 +188,17 @@ class Mapper:
             record[slot.code] = {"value": value}
         for table_code, slots in self.tables.items():
             rows = children.get(table_code, ())
+            if len(rows) > MAX_TABLE_ROWS:
+                refusals.append(
+                    Refusal(
+                        key,
+                        table_code,
+                        "VALUE",
+                        f"has {len(rows):,} child rows; a Kintone table holds at most "
+                        f"{MAX_TABLE_ROWS:,}: split the record or narrow the child rows",
+                    )
+                )
+                continue
             record[table_code] = {"value": _table_rows(key, table_code, slots, rows, refusals)}
         if refusals:
             return refusals
@@ -166,8 +216,22 @@ class Mapper:
                         "without a key cannot be matched, so it is not written",
                     )
                 ]
+        refs = self._refs(record) if self.checked else frozenset()
         children_sent = sum(len(children.get(code, ())) for code in self.tables)
-        return Outgoing(key, key_value, record, self.merges, child_rows=children_sent)
+        return Outgoing(key, key_value, record, self.merges, child_rows=children_sent, refs=refs)
+
+    def _refs(self, record: Mapping[str, Any]) -> frozenset[tuple[str, str, str]]:
+        out: set[tuple[str, str, str]] = set()
+        for slot in self.slots:
+            if slot.kind is not None and slot.code in record:
+                out.update(_values_of(slot, record[slot.code]["value"], slot.code))
+        for table_code, slots in self.tables.items():
+            kinds = [s for s in slots if s.kind is not None]
+            for index, row in enumerate(record.get(table_code, {}).get("value", ())):
+                for slot in kinds:
+                    where = f"{table_code}[{index}].{slot.code}"
+                    out.update(_values_of(slot, row["value"][slot.code]["value"], where))
+        return frozenset(out)
 
 
 def _table_rows(
@@ -189,6 +253,22 @@ def _table_rows(
                 refusals.append(Refusal(key, where, "VALUE", _reason(exc)))
         rows.append({"value": cells})
     return rows
+
+
+def _mapped(source: FieldMap, convert: Converter) -> Converter:
+    """`convert` after the field's value map."""
+    return lambda value: convert(source.mapped(value))
+
+
+def _values_of(slot: _Slot, value: Any, where: str) -> list[tuple[str, str, str]]:
+    kind = slot.kind
+    if kind is None or value in (None, "", []):
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, list):
+        return [(kind, str(v["code"]), where) for v in value if isinstance(v, dict)]
+    return [(kind, str(value), where)]
 
 
 def _pick(source: FieldMap, row: Row) -> Any:

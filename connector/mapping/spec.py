@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import date, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,13 +48,49 @@ class FieldMap(_Strict):
     """For check box, multi-select and user/organization/group fields given as delimited text."""
     timezone: str | None = None
     """Time zone of naive datetimes in this column; the mapping's `timezone` otherwise."""
+    map: dict[str, Any] | None = None
+    """Source value to the value written: `{true: "yes", false: "no"}`. Keys match the value
+    as text (true/false, 1, 2.5, 2024-05-01); a row whose value is not listed is refused,
+    unless `default` is given. NULL stays empty unless the map lists `null`."""
+    default: Any = None
+    """With `map`: the value written for a source value the map does not list."""
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _map_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {map_key(k): v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldMap:
         given = [k for k in ("column", "value", "template") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of column, value or template")
+        if "default" in self.model_fields_set and self.map is None:
+            raise ValueError("default applies to values a map does not list: give map too")
         return self
+
+    def mapped(self, value: Any) -> Any:
+        """The value after `map`.
+
+        Raises:
+            ValueError: the map does not list the value and there is no `default`.
+        """
+        if self.map is None:
+            return value
+        key = map_key(value)
+        if key in self.map:
+            return self.map[key]
+        if key == "null":
+            return value
+        if "default" in self.model_fields_set:
+            return self.default
+        listed = ", ".join(repr(k) for k in list(self.map)[:10])
+        raise ValueError(
+            f"{value!r} is not in the field's value map ({listed}); add it to map: in the "
+            "mapping file, or give a default:"
+        )
 
     def columns(self) -> list[str]:
         """The source columns this value reads."""
@@ -60,6 +99,26 @@ class FieldMap(_Strict):
         if self.template is not None:
             return [m.group(1).strip() for m in _PLACEHOLDER.finditer(self.template)]
         return []
+
+
+def map_key(value: Any) -> str:
+    """A value as a `map` key matches it: `true`, `1`, `2.5`, `2024-05-01`; NULL is `null`."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if number.is_nan():
+            return "null"
+        if number.is_finite() and number == number.to_integral_value():
+            return str(int(number))
+        return format(number.normalize(), "f") if number.is_finite() else str(number)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
 
 
 def _field_maps(value: Any) -> Any:

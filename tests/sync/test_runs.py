@@ -142,18 +142,17 @@ def test_rejects_are_kept_shown_and_tried_again(
         (reject,) = store.log.rejects("customers")
     finally:
         store.close()
-    assert (reject.pk, reject.field, reject.code) == (["C-0500"], "credit_limit", "CB_VA01")
-    assert reject.message == "The value must be 0 or more."
-    assert reject.error_id
+    assert (reject.pk, reject.field, reject.code) == (["C-0500"], "credit_limit", "VALUE")
+    assert "under the field's minimum of 0" in reject.message
 
     os.chdir(project_dir)
     as_csv = CliRunner().invoke(main, ["rejects", "customers", "--format", "csv"])
     assert as_csv.output.splitlines()[0] == "key,field,code,message,error_id,run,at"
-    assert as_csv.output.splitlines()[1].startswith("C-0500,credit_limit,CB_VA01,")
+    assert as_csv.output.splitlines()[1].startswith("C-0500,credit_limit,VALUE,")
     as_json = json.loads(
         CliRunner().invoke(main, ["rejects", "customers", "--format", "json"]).output
     )
-    assert as_json[0]["message"] == "The value must be 0 or more."
+    assert "under the field's minimum of 0" in as_json[0]["message"]
 
     sql(project_dir, "UPDATE customers SET credit_limit = 5 WHERE customer_id = 'C-0500'")
     again = sync(project, "customers", http=kintone)

@@ -89,8 +89,8 @@ def test_bad_child_value_refuses_its_parent_row(
     report = sync(project, "customers", http=kintone)
     refused = {(r.key.values, r.field): r for r in report.refusals}
     assert refused[(("C-0003",), "orders[1].status")].code == "VALUE"
-    # An empty required subfield is Kintone's to refuse; the error key names the row.
-    assert refused[(("C-0005",), "orders[0].order_id")].message == "Required."
-    assert refused[(("C-0005",), "orders[0].order_id")].code == "CB_VA01"
+    # An empty required subfield is refused before any request; the field names the row.
+    assert "the field is required" in refused[(("C-0005",), "orders[0].order_id")].message
+    assert refused[(("C-0005",), "orders[0].order_id")].code == "VALUE"
     assert report.refused == 2
     assert {r["customer_id"]["value"] for r in stored(kintone)} >= {"C-0001", "C-0004"}

@@ -98,11 +98,10 @@ def test_refused_rows_are_named_and_the_rest_land(
         )
     report = sync(project, "customers", http=kintone)
     refused = {(r.key.values, r.field): r for r in report.refusals}
-    # Kintone refuses the negative credit limit and the missing name (CB_VA01); the mapper
-    # refuses the unknown option before sending it.
-    assert refused[(("C-0500",), "credit_limit")].code == "CB_VA01"
-    assert refused[(("C-0500",), "credit_limit")].message == "The value must be 0 or more."
-    assert refused[(("C-0700",), "name")].message == "Required."
+    # The form declares all three invalid: the mapper refuses them before any request.
+    assert refused[(("C-0500",), "credit_limit")].code == "VALUE"
+    assert "under the field's minimum of 0" in refused[(("C-0500",), "credit_limit")].message
+    assert "the field is required" in refused[(("C-0700",), "name")].message
     assert refused[(("C-0600",), "segment")].code == "VALUE"
     assert "galactic" in refused[(("C-0600",), "segment")].message
     assert report.refused == 3
