@@ -51,8 +51,10 @@ def run(root: Path, rows: int, *, dirty: bool, concurrency: int) -> dict[str, An
             seconds = time.monotonic() - started
         finally:
             os.chdir(cwd)
-        stats = httpx.get(f"{base}/_emulator/stats").json()
-        records = httpx.get(f"{base}/_emulator/records", params={"app": 1}).json()["records"]
+        stats = httpx.get(f"{base}/_emulator/stats", timeout=300).json()
+        records = httpx.get(f"{base}/_emulator/records", params={"app": 1}, timeout=300).json()[
+            "records"
+        ]
     report = json.loads(result.output.splitlines()[-1])
     return {
         "exit": result.exit_code,
