@@ -146,6 +146,7 @@ class _Run:
             job.spec.key,
             use_bulk=use_bulk,
             concurrency=self.project.limits.concurrency,
+            isolation_requests=self.project.limits.isolation_requests,
         )
         if job.spec.on_key_problems == "stop":
             job.source.verify_keys()

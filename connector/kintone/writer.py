@@ -18,7 +18,7 @@ from connector.kintone.limits import (
     REQUESTS_PER_BULK,
 )
 from connector.kintone.payload import merge_tables, replace_files
-from connector.mapping.mapper import Outgoing, Refusal, SourceKey
+from connector.mapping.mapper import Outgoing, Refusal, RowKey
 from connector.mapping.spec import RECORD_ID
 
 Mode = Literal["insert", "update", "upsert"]
@@ -66,8 +66,8 @@ class WriteResult:
     still here, so it can be recorded before the error is raised.
     """
 
-    inserted: list[tuple[SourceKey, int]] = field(default_factory=list)
-    updated: list[tuple[SourceKey, int]] = field(default_factory=list)
+    inserted: list[tuple[RowKey, int]] = field(default_factory=list)
+    updated: list[tuple[RowKey, int]] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     missing: list[Outgoing] = field(default_factory=list)
     """Rows sent by $id whose record is no longer in the app (deleted by hand)."""
@@ -582,7 +582,7 @@ def _field_of(rest: str) -> str:
     return rest.strip(".")
 
 
-def _refusal(key: SourceKey, field_code: str | None, exc: KintoneError) -> Refusal:
+def _refusal(key: RowKey, field_code: str | None, exc: KintoneError) -> Refusal:
     return Refusal(key, field_code, exc.code or "", exc.kintone_message, exc.error_id)
 
 

@@ -54,14 +54,11 @@ class RowKey:
         return ", ".join(str(v) for v in self.values)
 
 
-SourceKey = RowKey
-
-
 @dataclass(frozen=True)
 class Refusal:
     """A source row that was not written, and why: field code, Kintone code, message."""
 
-    key: SourceKey
+    key: RowKey
     field: str | None
     code: str
     message: str
@@ -235,7 +232,7 @@ class Mapper:
 
 
 def _table_rows(
-    key: SourceKey,
+    key: RowKey,
     table_code: str,
     slots: Sequence[_Slot],
     children: Sequence[Row],

@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig
-from connector.errors import SourceError
 from connector.runner import sync
 
 from .conftest import stats, stored, write_mapping
@@ -139,19 +137,6 @@ def test_insert_mode_returns_new_ids(
     report = sync(project, "inserts", http=kintone)
     assert report.inserted == 3
     assert report.record_ids == {("C-0001",): 1, ("C-0002",): 2, ("C-0003",): 3}
-
-
-def test_duplicate_and_null_keys_stop_the_run_before_any_write(
-    project: ProjectConfig, kintone: TestClient, project_dir: Path
-) -> None:
-    with duckdb.connect(str(project_dir / "warehouse.duckdb")) as con:
-        con.execute("INSERT INTO customers (customer_id, full_name) VALUES ('C-0001', 'Twin')")
-        con.execute("INSERT INTO customers (customer_id, full_name) VALUES (NULL, 'Nobody')")
-    with pytest.raises(SourceError) as caught:
-        sync(project, "customers", http=kintone)
-    assert "C-0001" in str(caught.value)
-    assert "NULL" in str(caught.value)
-    assert stored(kintone) == []
 
 
 def test_bulk_off_sends_one_request_per_hundred(
