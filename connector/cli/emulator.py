@@ -28,7 +28,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
                 param_hint="--fault",
             )
         if key in ints:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()) or len(value) > 10:
                 raise click.BadParameter(f"{key} must be a whole number", param_hint="--fault")
             out[key] = int(value)
         else:

@@ -13,14 +13,30 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from . import kintone_api
 from .errors import ApiError, api_error
 from .faults import LimitsMiddleware
-from .params import parse_json, parse_query_string
+from .params import is_integer_text, parse_json, parse_query_string
 from .seed import Options, Seed
 
 log = logging.getLogger(__name__)
+
+
+# Room for the multipart boundaries and headers around an uploaded file.
+UPLOAD_OVERHEAD = 64 * 1024
+
+
+class BodyTooLargeError(Exception):
+    """A request body past `max_body_bytes` (or `max_file_bytes` for an upload)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")
+        # The emulator's own code: Kintone documents no body limit and no answer for one.
+        self.error = ApiError(
+            "CB_TL01", f"The request body is larger than {limit} bytes.", status=413
+        )
 
 
 @dataclass
@@ -46,7 +62,7 @@ def split_api(path: str) -> tuple[int | None, bool, str]:
     parts = path.strip("/").split("/")
     space: int | None = None
     if len(parts) >= 4 and parts[0] == "k" and parts[1] == "guest" and parts[3] == "v1":
-        if not parts[2].isdigit():
+        if not is_integer_text(parts[2]) or parts[2].startswith("-"):
             raise api_error("CB_NF01")
         space = int(parts[2])
         rest = parts[4:]
@@ -85,6 +101,7 @@ class Emulator:
     async def kintone(self, request: Request) -> Response:
         """Every `/k/...` request: parse, authenticate, dispatch, answer Kintone's shapes."""
         try:
+            request = self._capped(request)
             space, preview, api = split_api(request.url.path)
             method = request.method
             override = request.headers.get("x-http-method-override")
@@ -109,12 +126,45 @@ class Emulator:
             return JSONResponse(result)
         except ApiError as err:
             return self.error_response(err)
+        except BodyTooLargeError as err:
+            return self.error_response(err.error)
         except Exception:  # a bug in the emulator must still answer in Kintone's shape
             log.exception("emulator error on %s %s", request.method, request.url.path)
             return JSONResponse(
                 {"code": "CB_UN01", "id": "emulator", "message": "Unexpected emulator error."},
                 status_code=500,
             )
+
+    def _capped(self, request: Request) -> Request:
+        """The request, reading at most the body size the options allow (413 past it).
+
+        Kintone documents no request size limit, only 1 GB per file (docs/emulator.md); the
+        bound keeps one request from filling the emulator's memory.
+
+        Raises:
+            BodyTooLargeError: a `Content-Length` past the limit; a longer body raises it when read.
+        """
+        upload = request.url.path.endswith("/file.json") and request.method == "POST"
+        limit = (
+            self.options.max_file_bytes + UPLOAD_OVERHEAD if upload else self.options.max_body_bytes
+        )
+        too_large = BodyTooLargeError(limit)
+        declared = request.headers.get("content-length", "")
+        if is_integer_text(declared) and int(declared) > limit:
+            raise too_large
+        receive = request.receive
+        seen = 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_large
+            return message
+
+        return Request(request.scope, capped)
 
     async def _upload(self, request: Request, space: int | None) -> dict[str, Any]:
         principal = self.api.authenticate(request.headers)

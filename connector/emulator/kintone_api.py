@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from .errors import LEGACY_520_CODES, ApiError, api_error, invalid, invalid_one
-from .params import as_bool, as_id, as_list
+from .params import as_bool, as_id, as_int, as_list
 from .reads import Cursors, get_record, get_records
 from .records import Actor, RecordWriter
 from .seed import Options, Right, Seed
@@ -385,10 +385,8 @@ def _get_apps(api: KintoneApi, call: Call) -> tuple[Any, int]:
     codes = {str(v) for v in as_list(call.params, "codes")}
     name = str(call.params.get("name") or "")
     spaces = {str(v) for v in as_list(call.params, "spaceIds")}
-    limit = int(call.params.get("limit") or 100)
-    offset = int(call.params.get("offset") or 0)
-    if not 1 <= limit <= 100:
-        raise invalid_one("limit", "Enter a number between 1 and 100.")
+    limit = as_int(call.params, "limit", 100, 1, 100)
+    offset = as_int(call.params, "offset", 0, 0, 2**31 - 1)
     found = []
     for app in api.domain.apps.values():
         if ids and str(app.id) not in ids:

@@ -138,6 +138,24 @@ class Options(_Strict):
     """Seed of the random fault generator."""
     fault_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     """Share of requests answered by a random transient fault (503, 429 GAIA_TO04, GAIA_DA02)."""
+    number_digits: int = Field(default=30, ge=1, le=30)
+    """An app's "Total Number of Digits" (1-30); the default is the widest an app allows."""
+    number_decimal_places: int = Field(default=10, ge=0, le=10)
+    """An app's "Number of Decimal Places to Round" (0-10); NUMBER values hold at most
+    `number_digits - number_decimal_places` digits before the point."""
+    number_excess_decimals: Literal["reject", "round", "keep"] = "reject"
+    """A NUMBER value with more decimal places than that: refuse it, round it half to even, or
+    store it as sent."""
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    """Largest request body (JSON or form) the emulator reads; larger ones answer 413."""
+    max_file_bytes: int = Field(default=1024**3, ge=1024)
+    """Largest file upload; Kintone's documented limit is 1 GB per file."""
+
+    @model_validator(mode="after")
+    def _precision(self) -> Options:
+        if self.number_decimal_places > self.number_digits:
+            raise ValueError("number_decimal_places cannot exceed number_digits")
+        return self
 
 
 class Seed(_Strict):

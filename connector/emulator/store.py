@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import api_error
+from .params import is_integer_text
 from .schema import AppSchema
 from .seed import AppSeed
 
@@ -285,4 +286,7 @@ class Domain:
 
 def is_row_id(value: Any) -> bool:
     """Whether a subtable row id is numeric, as Kintone requires (else CB_IJ01)."""
-    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    if isinstance(value, bool):
+        return False
+    text = str(value) if isinstance(value, int) else value
+    return isinstance(text, str) and is_integer_text(text) and not text.startswith("-")
