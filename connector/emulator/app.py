@@ -202,7 +202,11 @@ class Emulator:
         """`POST /_emulator/save`: write the data file now (when started with one)."""
         if self.data is None:
             return JSONResponse({"message": "no data file configured"}, status_code=400)
-        self.api.domain.save(self.data)
+        try:
+            self.api.domain.save(self.data)
+        except OSError as exc:
+            message = f"cannot write the data file {self.data}: {exc.strerror}"
+            return JSONResponse({"message": message}, status_code=500)
         return JSONResponse({})
 
     async def autosave(self) -> None:
@@ -211,7 +215,15 @@ class Emulator:
         while True:
             await asyncio.sleep(1.0)
             if self.api.domain.dirty:
-                self.api.domain.save(self.data)
+                self.save_quietly()
+
+    def save_quietly(self) -> None:
+        """Save the data file; a failure is logged in one line and tried again later."""
+        assert self.data is not None
+        try:
+            self.api.domain.save(self.data)
+        except OSError as exc:
+            log.error("cannot write the emulator data file %s: %s", self.data, exc.strerror)
 
 
 def create_app(
@@ -224,6 +236,10 @@ def create_app(
 
     `options` overrides the seed's switches; `data` is a file the domain is restored from at
     start and saved to while it runs and at shutdown.
+
+    Raises:
+        DataFileError: `data` exists but is not an emulator data file, or does not fit the seed.
+        SeedError: the seed's records break the seed's own form.
     """
     emulator = Emulator(seed, options, data)
     methods = ["GET", "POST", "PUT", "DELETE"]
@@ -245,7 +261,7 @@ def create_app(
         finally:
             if task is not None:
                 task.cancel()
-                emulator.api.domain.save(data)  # type: ignore[arg-type]
+                emulator.save_quietly()
 
     limits = Middleware(
         LimitsMiddleware,
