@@ -219,7 +219,9 @@ class Authenticator:
 
     async def token(self, request: Request) -> Response:
         """Exchange a code or a refresh token for an access token (RFC 6749 §4.1.3, §6)."""
-        form = dict(await request.form())
+        async with request.form(max_files=0) as sent:
+            # Text fields only; `async with` closes any uploaded file a client slipped in.
+            form = {k: v for k, v in sent.items() if isinstance(v, str)}
         client_id, secret = _client_credentials(request.headers.get("authorization", ""), form)
         client = self.clients.get(client_id)
         if client is None or not same_secret(secret, client.client_secret):
