@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -169,15 +170,18 @@ class Emulator:
     async def _upload(self, request: Request, space: int | None) -> dict[str, Any]:
         principal = self.api.authenticate(request.headers)
         self.api.allow_files(principal, write=True)
-        async with request.form(max_files=1) as form:
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                from .errors import invalid_one
+        from .errors import invalid_one
 
-                raise invalid_one("file", "Required field.")
-            data = await upload.read()
-            name = upload.filename or "file"
-            content_type = upload.content_type or "application/octet-stream"
+        try:
+            async with request.form(max_files=1) as form:
+                upload = form.get("file")
+                if upload is None or isinstance(upload, str):
+                    raise invalid_one("file", "Required field.")
+                data = await upload.read()
+                name = upload.filename or "file"
+                content_type = upload.content_type or "application/octet-stream"
+        except HTTPException:  # starlette's answer to a malformed multipart body
+            raise invalid_one("file", "Required field.") from None
         self.api.stats.count("POST", "/k/v1/file.json", (), 0)
         return {"fileKey": self.api.domain.upload(name, content_type, data)}
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -219,9 +220,12 @@ class Authenticator:
 
     async def token(self, request: Request) -> Response:
         """Exchange a code or a refresh token for an access token (RFC 6749 §4.1.3, §6)."""
-        async with request.form(max_files=0) as sent:
-            # Text fields only; `async with` closes any uploaded file a client slipped in.
-            form = {k: v for k, v in sent.items() if isinstance(v, str)}
+        try:
+            async with request.form(max_files=0) as sent:
+                # Text fields only; `async with` closes any uploaded file a client slipped in.
+                form = {k: v for k, v in sent.items() if isinstance(v, str)}
+        except HTTPException:  # starlette's answer to a malformed form body
+            return _oauth_error("invalid_request", 400)
         client_id, secret = _client_credentials(request.headers.get("authorization", ""), form)
         client = self.clients.get(client_id)
         if client is None or not same_secret(secret, client.client_secret):

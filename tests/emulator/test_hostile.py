@@ -218,3 +218,20 @@ def test_the_method_of_a_fault_rule_is_case_insensitive() -> None:
 )
 def test_integer_text(text: str, ok: bool) -> None:
     assert is_integer_text(text) is ok
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=xx"]
+)
+def test_a_malformed_upload_is_cb_va01(strict: TestClient, content_type: str) -> None:
+    resp = strict.post(
+        "/k/v1/file.json", content=b"garbage", headers={"Content-Type": content_type}
+    )
+    body = error(resp, 400, "CB_VA01")
+    assert "file" in body["errors"]
+
+
+def test_a_malformed_oauth_form_is_invalid_request(strict: TestClient) -> None:
+    headers = {"Content-Type": "multipart/form-data; boundary=xx"}
+    resp = strict.post("/oauth2/token", content=b"garbage", headers=headers)
+    assert (resp.status_code, resp.json()) == (400, {"error": "invalid_request"})
