@@ -116,12 +116,24 @@ def check_properties(properties: Mapping[str, Any], table: str | None = None) ->
 def _check_lookup(here: str, lookup: Any) -> None:
     if lookup in (None, {}):
         return
-    mappings = lookup.get("fieldMappings") if isinstance(lookup, Mapping) else None
+    fix = "lookup needs relatedApp: {app: N}, relatedKeyField and fieldMappings"
+    if not isinstance(lookup, Mapping):
+        raise ValueError(f"property {here!r}: {fix}")
+    related = lookup.get("relatedApp")
+    app = related.get("app") if isinstance(related, Mapping) else None
+    if not str(app).isascii() or not str(app).isdigit() or len(str(app)) > 18:
+        raise ValueError(f"property {here!r}: {fix}; relatedApp.app must be an app id")
+    if not isinstance(lookup.get("relatedKeyField"), str):
+        raise ValueError(f"property {here!r}: {fix}; relatedKeyField must be a field code")
+    mappings = lookup.get("fieldMappings")
     if not isinstance(mappings, list) or not all(
-        isinstance(m, Mapping) and isinstance(m.get("field"), str) for m in mappings
+        isinstance(m, Mapping)
+        and isinstance(m.get("field"), str)
+        and isinstance(m.get("relatedField"), str)
+        for m in mappings
     ):
         raise ValueError(
-            f"property {here!r}: lookup needs fieldMappings, a list of {{field, relatedField}}"
+            f"property {here!r}: {fix}; fieldMappings is a list of {{field, relatedField}}"
         )
 
 

@@ -81,7 +81,33 @@ CASES = [
     ),
     (
         with_property("qty", {"type": "NUMBER", "code": "qty", "lookup": {"x": 1}}),
-        "lookup needs fieldMappings",
+        "lookup needs relatedApp",
+    ),
+    (
+        with_property(
+            "qty",
+            {
+                "type": "NUMBER",
+                "code": "qty",
+                "lookup": {"relatedApp": {"app": "x"}, "relatedKeyField": "k", "fieldMappings": []},
+            },
+        ),
+        "relatedApp.app must be an app id",
+    ),
+    (
+        with_property(
+            "qty",
+            {
+                "type": "NUMBER",
+                "code": "qty",
+                "lookup": {
+                    "relatedApp": {"app": "1"},
+                    "relatedKeyField": "k",
+                    "fieldMappings": [{"field": "code"}],
+                },
+            },
+        ),
+        "fieldMappings is a list of {field, relatedField}",
     ),
     (with_property("qty", "NUMBER"), "apps[0].properties.qty: Input should be a valid dictionary"),
     (
