@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from .params import is_plain_json
 from .schema import AppSchema, FieldType
 
 Right = Literal["view", "add", "edit", "delete", "manage"]
@@ -288,6 +289,8 @@ def load_seed(path: str | Path) -> Seed:
         raise SeedError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
     except RecursionError:
         raise SeedError(f"{path}: the YAML nests too deep") from None
+    if not is_plain_json(data, max_depth=200):
+        raise SeedError(f"{path}: a text holds a lone surrogate (\\ud800-\\udfff); remove it")
     try:
         return Seed.model_validate(data)
     except ValidationError as exc:

@@ -188,6 +188,7 @@ def test_a_seed_record_naming_an_unknown_user_names_the_record(tmp_path: Path) -
     [
         (b"apps: [\n  {id: 1,\n", "not valid YAML: line"),
         (b"\xff\xfe\x00garbage", "not a text file"),
+        (b'apps: [{id: 1, name: "a\\ud800", properties: {}}]', "lone surrogate"),
     ],
 )
 def test_unreadable_seeds_give_one_line(tmp_path: Path, content: bytes, words: str) -> None:
