@@ -30,12 +30,13 @@ UPLOAD_OVERHEAD = 64 * 1024
 
 
 class BodyTooLargeError(Exception):
-    """A request body past `max_body_bytes` (or `max_file_bytes` for an upload)."""
+    """A request body past `max_body_bytes` (`max_file_bytes` for an upload), or a URL past
+    `max_url_bytes`."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body over {limit} bytes")
+    def __init__(self, limit: int, error: ApiError | None = None) -> None:
+        super().__init__(f"request over {limit} bytes")
         # The emulator's own code: Kintone documents no body limit and no answer for one.
-        self.error = ApiError(
+        self.error = error or ApiError(
             "CB_TL01", f"The request body is larger than {limit} bytes.", status=413
         )
 
@@ -145,6 +146,13 @@ class Emulator:
         Raises:
             BodyTooLargeError: a `Content-Length` past the limit; a longer body raises it when read.
         """
+        if len(str(request.url).encode()) > self.options.max_url_bytes:
+            # The emulator's own code: Kintone's answer is its web server's "Request URL Too Large".
+            limit = self.options.max_url_bytes
+            message = f"The request URL is longer than {limit} bytes; send it as POST with "
+            raise BodyTooLargeError(
+                limit, ApiError("CB_TL02", message + "X-HTTP-Method-Override.", status=414)
+            )
         upload = request.url.path.endswith("/file.json") and request.method == "POST"
         limit = (
             self.options.max_file_bytes + UPLOAD_OVERHEAD if upload else self.options.max_body_bytes

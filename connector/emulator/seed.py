@@ -232,6 +232,9 @@ class Options(_Strict):
     number_excess_decimals: Literal["reject", "round", "keep"] = "reject"
     """A NUMBER value with more decimal places than that: refuse it, round it half to even, or
     store it as sent."""
+    max_url_bytes: int = Field(default=8192, ge=256)
+    """Longest request URL; Kintone answers "Request URL Too Large" past 8 KB, which is why
+    clients send long reads as POST with `X-HTTP-Method-Override: GET`."""
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Largest request body (JSON or form) the emulator reads; larger ones answer 413."""
     max_file_bytes: int = Field(default=1024**3, ge=1024)

@@ -196,3 +196,16 @@ def test_the_default_precision_is_the_widest_an_app_allows(seed: Seed) -> None:
         stored = c.get("/_emulator/records", params={"app": 1}).json()["records"][0]
         assert stored["serial"]["value"] == widest
         assert re.fullmatch(r"[0-9.]+", stored["serial"]["value"])
+
+
+def test_a_url_past_8_kb_is_414_and_the_override_header_avoids_it(seed: Seed) -> None:
+    with make_client(seed) as c:
+        query = 'code in ("' + "x" * 9000 + '")'
+        long = c.get("/k/v1/records.json", params={"app": 1, "query": query})
+        body = error(long, 414, "CB_TL02")
+        assert "X-HTTP-Method-Override" in body["message"]
+        headers = {"X-HTTP-Method-Override": "GET"}
+        posted = c.post("/k/v1/records.json", json={"app": 1, "query": query}, headers=headers)
+        assert posted.status_code == 200
+        fits = 'code in ("' + "x" * 7000 + '")'
+        assert c.get("/k/v1/records.json", params={"app": 1, "query": fits}).status_code == 200
