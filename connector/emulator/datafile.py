@@ -211,7 +211,7 @@ class _Loader:
             if f.type is FieldType.SUBTABLE:
                 out[code] = self._table(f, value, here)
                 continue
-            check = _SHAPES.get(f.type)
+            check = STORED_SHAPES.get(f.type)
             if check is not None and not check(value):
                 raise self.fail(here, f"not a stored {f.type.value} value: {_short(value)}")
             out[code] = value
@@ -295,7 +295,7 @@ def _attachments(value: Any) -> bool:
 
 
 # How each type is stored (store.StoredRecord); types not listed here are loaded as they are.
-_SHAPES: dict[FieldType, Callable[[Any], bool]] = {
+STORED_SHAPES: dict[FieldType, Callable[[Any], bool]] = {
     FieldType.SINGLE_LINE_TEXT: _text,
     FieldType.MULTI_LINE_TEXT: _text,
     FieldType.RICH_TEXT: _text,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.emulator.datafile import _SHAPES
+from connector.emulator.datafile import STORED_SHAPES
 from connector.emulator.errors import ApiError
 from connector.emulator.schema import WRITABLE_TYPES, FieldDef, FieldType
 from connector.emulator.store import Directory, Entity, StoredFile
@@ -109,6 +109,6 @@ def test_convert_stores_a_loadable_value_or_reports(
         return
     check(field, stored, "record.f", errors)
     assert all(key.startswith("record") for key in errors)
-    shape = _SHAPES.get(field.type)
+    shape = STORED_SHAPES.get(field.type)
     if not errors and shape is not None:
         assert shape(stored), (field.type, raw, stored)
