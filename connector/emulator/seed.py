@@ -229,9 +229,9 @@ class Options(_Strict):
     number_decimal_places: int = Field(default=10, ge=0, le=10)
     """An app's "Number of Decimal Places to Round" (0-10); NUMBER values hold at most
     `number_digits - number_decimal_places` digits before the point."""
-    number_excess_decimals: Literal["reject", "round", "keep"] = "reject"
-    """A NUMBER value with more decimal places than that: refuse it, round it half to even, or
-    store it as sent."""
+    number_excess_decimals: Literal["reject", "round", "keep"] = "keep"
+    """A NUMBER value with more decimal places than that: store it as sent, refuse it, or round
+    it half to even (docs/emulator.md: the API's behaviour is undocumented)."""
     max_url_bytes: int = Field(default=8192, ge=256)
     """Longest request URL; Kintone answers "Request URL Too Large" past 8 KB, which is why
     clients send long reads as POST with `X-HTTP-Method-Override: GET`."""

@@ -44,6 +44,9 @@ _LENGTH_TYPES = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.LINK})
 # with "Prohibit duplicate values" holds at most 64 characters; dates run from 1000 to 9999.
 MAX_UNIQUE_LENGTH = 64
 MIN_YEAR, MAX_YEAR = 1000, 9999
+# Decimals kept past the app's decimal places stop here: room for any double written out in
+# full (5e-324 has 324 places), and no 300-million-digit expansion of `1e-300000000`.
+MAX_KEPT_DECIMALS = 1000
 MSG_DATE_RANGE = "Enter a date between 1000-01-01 and 9999-12-31."
 MSG_DATETIME_RANGE = "Enter a date and time between 1000-01-01T00:00Z and 9999-12-31T23:59Z."
 
@@ -58,7 +61,7 @@ class NumberPrecision:
 
     digits: int = 30
     decimal_places: int = 10
-    excess_decimals: Literal["reject", "round", "keep"] = "reject"
+    excess_decimals: Literal["reject", "round", "keep"] = "keep"
 
 
 @dataclass(frozen=True)
@@ -226,13 +229,21 @@ def _within_precision(text: str, key: str, ctx: ValueContext) -> str:
     while exponent < 0 and len(significant) > 1 and significant[-1] == 0:
         significant.pop()
         exponent += 1
-    whole = max(0, len(significant) + exponent) if any(significant) else 0
+    if not any(significant):  # zero, however written (`0E-12`, `0.000`), has no digits
+        return normalize_number(text)
+    whole = max(0, len(significant) + exponent)
     decimals = max(0, -exponent)
     max_whole = precision.digits - precision.decimal_places
     if whole > max_whole:
         ctx.fail(f"{key}.value", f"Enter at most {max_whole} digits before the decimal point.")
         return ""
     if decimals > precision.decimal_places:
+        if precision.excess_decimals == "keep" and decimals > MAX_KEPT_DECIMALS:
+            # Even kept, `1e-300000000` would be written out as 300 million digits.
+            ctx.fail(
+                f"{key}.value", f"Enter at most {MAX_KEPT_DECIMALS} digits after the decimal point."
+            )
+            return ""
         if precision.excess_decimals == "reject":
             ctx.fail(
                 f"{key}.value",

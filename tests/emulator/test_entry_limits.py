@@ -37,7 +37,8 @@ def run(
     return value, errors
 
 
-KINTONE_DEFAULT = NumberPrecision(digits=16, decimal_places=4)
+KINTONE_DEFAULT = NumberPrecision(digits=16, decimal_places=4, excess_decimals="reject")
+STRICT = NumberPrecision(excess_decimals="reject")
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,9 @@ KINTONE_DEFAULT = NumberPrecision(digits=16, decimal_places=4)
         ("0000000000000000000000000001", None, "0000000000000000000000000001"),
         ("1.50000000000000", None, "1.50000000000000"),  # trailing zeros are not digits
         ("1e19", None, "10000000000000000000"),
+        ("0E-12", STRICT, "0"),  # zero has no digits, however it is written
+        ("0." + "1" * 12, None, "0." + "1" * 12),  # kept by default
+        ("5e-324", None, "0." + "0" * 323 + "5"),
         ("1" * 12, KINTONE_DEFAULT, "1" * 12),
         ("0.1234", KINTONE_DEFAULT, "0.1234"),
     ],
@@ -65,8 +69,10 @@ def test_numbers_within_the_precision_are_stored(
         ("1" * 21, None, "Enter at most 20 digits before the decimal point."),
         ("1e20", None, "Enter at most 20 digits before the decimal point."),
         ("1e300000000", None, "Enter at most 20 digits before the decimal point."),
-        ("1e-300000000", None, "Enter at most 10 digits after the decimal point."),
-        ("0." + "1" * 11, None, "Enter at most 10 digits after the decimal point."),
+        ("1e-300000000", None, "Enter at most 1000 digits after the decimal point."),
+        ("0." + "1" * 1001, None, "Enter at most 1000 digits after the decimal point."),
+        ("1e-300000000", STRICT, "Enter at most 10 digits after the decimal point."),
+        ("0." + "1" * 11, STRICT, "Enter at most 10 digits after the decimal point."),
         ("1" * 13, KINTONE_DEFAULT, "Enter at most 12 digits before the decimal point."),
         ("0.12345", KINTONE_DEFAULT, "Enter at most 4 digits after the decimal point."),
     ],
@@ -174,7 +180,9 @@ def test_uploads_have_their_own_bound(seed: Seed) -> None:
 
 
 def test_precision_switches_apply_through_the_api(seed: Seed) -> None:
-    with make_client(seed, number_digits=16, number_decimal_places=4) as c:
+    with make_client(
+        seed, number_digits=16, number_decimal_places=4, number_excess_decimals="reject"
+    ) as c:
         record = {"code": {"value": "P1"}, "serial": {"value": "1" * 13}}
         body = error(c.post("/k/v1/record.json", json={"app": 1, "record": record}), 400, "CB_VA01")
         assert body["errors"] == {
