@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -28,7 +28,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
                 param_hint="--fault",
             )
         if key in ints:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()) or len(value) > 10:
                 raise click.BadParameter(f"{key} must be a whole number", param_hint="--fault")
             out[key] = int(value)
         else:
@@ -36,6 +36,12 @@ def parse_fault(spec: str) -> dict[str, Any]:
     if "path" not in out:
         raise click.BadParameter("a fault needs path=...", param_hint="--fault")
     return out
+
+
+def _fail(message: str) -> NoReturn:
+    """A configuration mistake: one line on stderr, exit 2, no traceback."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
 
 
 @main.command()
@@ -51,7 +57,7 @@ def parse_fault(spec: str) -> dict[str, Any]:
 @click.option(
     "--data",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep records in this file so they survive a restart.",
+    help="Keep records and files in this JSON file so they survive a restart.",
 )
 @click.option("--latency-ms", type=float, help="Time added to every answer, in milliseconds.")
 @click.option(
@@ -95,15 +101,16 @@ def emulator(
 ) -> None:
     """Serve a local Kintone emulator from a seed file."""
     import uvicorn
+    from pydantic import ValidationError
 
-    from connector.emulator import FaultRule, create_app, load_seed
-    from connector.emulator.seed import SeedError
+    from connector.emulator import FaultRule, Options, create_app, load_seed
+    from connector.emulator.datafile import DataFileError
+    from connector.emulator.seed import SeedError, describe
 
     try:
         seed = load_seed(seed_path)
     except SeedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        _fail(str(exc))
     changes: dict[str, Any] = {}
     latency = seed.options.latency
     if latency_ms is not None:
@@ -119,14 +126,23 @@ def emulator(
         changes["subtable_omitted_subfields"] = subtable_subfields
     if legacy_520 is not None:
         changes["legacy_520"] = legacy_520
-    options = seed.options.model_copy(update=changes)
-    app = create_app(seed, options=options, data=data)
+    try:
+        options = Options.model_validate({**seed.options.model_dump(), **changes})
+    except ValidationError as exc:
+        _fail(f"{seed_path}: options with the command-line switches: {describe(exc)}")
+    rules = []
     for spec in faults:
         try:
-            rule = FaultRule(**parse_fault(spec))
+            rules.append(FaultRule(**parse_fault(spec)))
         except (TypeError, ValueError) as exc:
-            click.echo(f"error: --fault {spec!r}: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
+            _fail(f"--fault {spec!r}: {exc}")
+    try:
+        app = create_app(seed, options=options, data=data)
+    except SeedError as exc:
+        _fail(f"{seed_path}: {exc}")
+    except DataFileError as exc:
+        _fail(str(exc))
+    for rule in rules:
         app.state.emulator.api.faults.add(rule)
     click.echo(
         f"Kintone emulator on http://{host}:{port} (official clients: http://localhost:{port})"

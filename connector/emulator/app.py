@@ -9,18 +9,36 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from . import kintone_api
 from .errors import ApiError, api_error
 from .faults import LimitsMiddleware
-from .params import parse_json, parse_query_string
+from .params import is_integer_text, parse_json, parse_query_string
 from .seed import Options, Seed
 
 log = logging.getLogger(__name__)
+
+
+# Room for the multipart boundaries and headers around an uploaded file.
+UPLOAD_OVERHEAD = 64 * 1024
+
+
+class BodyTooLargeError(Exception):
+    """A request body past `max_body_bytes` (`max_file_bytes` for an upload), or a URL past
+    `max_url_bytes`."""
+
+    def __init__(self, limit: int, error: ApiError | None = None) -> None:
+        super().__init__(f"request over {limit} bytes")
+        # The emulator's own code: Kintone documents no body limit and no answer for one.
+        self.error = error or ApiError(
+            "CB_TL01", f"The request body is larger than {limit} bytes.", status=413
+        )
 
 
 @dataclass
@@ -46,7 +64,7 @@ def split_api(path: str) -> tuple[int | None, bool, str]:
     parts = path.strip("/").split("/")
     space: int | None = None
     if len(parts) >= 4 and parts[0] == "k" and parts[1] == "guest" and parts[3] == "v1":
-        if not parts[2].isdigit():
+        if not is_integer_text(parts[2]) or parts[2].startswith("-"):
             raise api_error("CB_NF01")
         space = int(parts[2])
         rest = parts[4:]
@@ -85,6 +103,7 @@ class Emulator:
     async def kintone(self, request: Request) -> Response:
         """Every `/k/...` request: parse, authenticate, dispatch, answer Kintone's shapes."""
         try:
+            request = self._capped(request)
             space, preview, api = split_api(request.url.path)
             method = request.method
             override = request.headers.get("x-http-method-override")
@@ -109,6 +128,8 @@ class Emulator:
             return JSONResponse(result)
         except ApiError as err:
             return self.error_response(err)
+        except BodyTooLargeError as err:
+            return self.error_response(err.error)
         except Exception:  # a bug in the emulator must still answer in Kintone's shape
             log.exception("emulator error on %s %s", request.method, request.url.path)
             return JSONResponse(
@@ -116,18 +137,59 @@ class Emulator:
                 status_code=500,
             )
 
+    def _capped(self, request: Request) -> Request:
+        """The request, reading at most the body size the options allow (413 past it).
+
+        Kintone documents no request size limit, only 1 GB per file (docs/emulator.md); the
+        bound keeps one request from filling the emulator's memory.
+
+        Raises:
+            BodyTooLargeError: a `Content-Length` past the limit; a longer body raises it when read.
+        """
+        if len(str(request.url).encode()) > self.options.max_url_bytes:
+            # The emulator's own code: Kintone's answer is its web server's "Request URL Too Large".
+            limit = self.options.max_url_bytes
+            message = f"The request URL is longer than {limit} bytes; send it as POST with "
+            raise BodyTooLargeError(
+                limit, ApiError("CB_TL02", message + "X-HTTP-Method-Override.", status=414)
+            )
+        upload = request.url.path.endswith("/file.json") and request.method == "POST"
+        limit = (
+            self.options.max_file_bytes + UPLOAD_OVERHEAD if upload else self.options.max_body_bytes
+        )
+        too_large = BodyTooLargeError(limit)
+        declared = request.headers.get("content-length", "")
+        if is_integer_text(declared) and int(declared) > limit:
+            raise too_large
+        receive = request.receive
+        seen = 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_large
+            return message
+
+        return Request(request.scope, capped)
+
     async def _upload(self, request: Request, space: int | None) -> dict[str, Any]:
         principal = self.api.authenticate(request.headers)
         self.api.allow_files(principal, write=True)
-        async with request.form(max_files=1) as form:
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                from .errors import invalid_one
+        from .errors import invalid_one
 
-                raise invalid_one("file", "Required field.")
-            data = await upload.read()
-            name = upload.filename or "file"
-            content_type = upload.content_type or "application/octet-stream"
+        try:
+            async with request.form(max_files=1) as form:
+                upload = form.get("file")
+                if upload is None or isinstance(upload, str):
+                    raise invalid_one("file", "Required field.")
+                data = await upload.read()
+                name = upload.filename or "file"
+                content_type = upload.content_type or "application/octet-stream"
+        except HTTPException:  # starlette's answer to a malformed multipart body
+            raise invalid_one("file", "Required field.") from None
         self.api.stats.count("POST", "/k/v1/file.json", (), 0)
         return {"fileKey": self.api.domain.upload(name, content_type, data)}
 
@@ -152,7 +214,11 @@ class Emulator:
         """`POST /_emulator/save`: write the data file now (when started with one)."""
         if self.data is None:
             return JSONResponse({"message": "no data file configured"}, status_code=400)
-        self.api.domain.save(self.data)
+        try:
+            self.api.domain.save(self.data)
+        except OSError as exc:
+            message = f"cannot write the data file {self.data}: {exc.strerror}"
+            return JSONResponse({"message": message}, status_code=500)
         return JSONResponse({})
 
     async def autosave(self) -> None:
@@ -161,7 +227,15 @@ class Emulator:
         while True:
             await asyncio.sleep(1.0)
             if self.api.domain.dirty:
-                self.api.domain.save(self.data)
+                self.save_quietly()
+
+    def save_quietly(self) -> None:
+        """Save the data file; a failure is logged in one line and tried again later."""
+        assert self.data is not None
+        try:
+            self.api.domain.save(self.data)
+        except OSError as exc:
+            log.error("cannot write the emulator data file %s: %s", self.data, exc.strerror)
 
 
 def create_app(
@@ -174,6 +248,10 @@ def create_app(
 
     `options` overrides the seed's switches; `data` is a file the domain is restored from at
     start and saved to while it runs and at shutdown.
+
+    Raises:
+        DataFileError: `data` exists but is not an emulator data file, or does not fit the seed.
+        SeedError: the seed's records break the seed's own form.
     """
     emulator = Emulator(seed, options, data)
     methods = ["GET", "POST", "PUT", "DELETE"]
@@ -195,7 +273,7 @@ def create_app(
         finally:
             if task is not None:
                 task.cancel()
-                emulator.api.domain.save(data)  # type: ignore[arg-type]
+                emulator.save_quietly()
 
     limits = Middleware(
         LimitsMiddleware,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 import time
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -91,9 +91,9 @@ class Authenticator:
             raise api_error("CB_BA01")
         try:
             given = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # bad base64, non-ASCII header text or bytes that are not UTF-8
             raise api_error("CB_BA01") from None
-        if not secrets.compare_digest(given, self.options.basic_auth or ""):
+        if not same_secret(given, self.options.basic_auth or ""):
             raise api_error("CB_BA01")
 
     def password_user(self, header: str) -> str:
@@ -104,7 +104,7 @@ class Authenticator:
         """
         try:
             login, _, password = base64.b64decode(header, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # bad base64, non-ASCII header text or bytes that are not UTF-8
             raise api_error("CB_WA01") from None
         if not self.users.check_password(login, password):
             raise api_error("CB_WA01")
@@ -220,10 +220,15 @@ class Authenticator:
 
     async def token(self, request: Request) -> Response:
         """Exchange a code or a refresh token for an access token (RFC 6749 §4.1.3, §6)."""
-        form = dict(await request.form())
+        try:
+            async with request.form(max_files=0) as sent:
+                # Text fields only; `async with` closes any uploaded file a client slipped in.
+                form = {k: v for k, v in sent.items() if isinstance(v, str)}
+        except HTTPException:  # starlette's answer to a malformed form body
+            return _oauth_error("invalid_request", 400)
         client_id, secret = _client_credentials(request.headers.get("authorization", ""), form)
         client = self.clients.get(client_id)
-        if client is None or not secrets.compare_digest(secret, client.client_secret):
+        if client is None or not same_secret(secret, client.client_secret):
             return _oauth_error("invalid_client", 401)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
@@ -262,6 +267,13 @@ class Authenticator:
         return JSONResponse({})
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison that also takes non-ASCII text (compare_digest refuses str)."""
+    return secrets.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def _api_tokens(headers: Mapping[str, str]) -> str | None:
     """The `X-Cybozu-API-Token` value; repeated headers join like a comma list (API.md §7)."""
     if isinstance(headers, Headers):
@@ -285,7 +297,7 @@ def _client_credentials(authorization: str, form: Mapping[str, Any]) -> tuple[st
     if authorization.lower().startswith("basic "):
         try:
             raw = base64.b64decode(authorization[6:].strip()).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:
             return "", ""
         client_id, _, secret = raw.partition(":")
         return client_id, secret

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
+import re
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import CATALOG, ApiError, api_error
+from .params import parse_json
 from .seed import Options
 
 # Transient faults the random generator picks from (API.md §8: lock errors and 429 are retried by
@@ -78,14 +79,39 @@ class FaultRule:
     fired: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
+        """Check every field, so a bad rule is refused when it is added, not on every call.
+
+        Raises:
+            ValueError: a field of the wrong kind or out of range; the message names it.
+        """
+        if not isinstance(self.path, str) or not 0 < len(self.path) <= MAX_TEXT:
+            raise ValueError("path must be a non-empty text, e.g. path=bulkRequest.json")
+        if self.method is not None:
+            if not isinstance(self.method, str) or self.method.upper() not in _METHODS:
+                raise ValueError(f"method must be one of {', '.join(_METHODS)}")
+            self.method = self.method.upper()
+        if self.status is not None and (not _is_int(self.status) or not 400 <= self.status <= 599):
+            raise ValueError("status must be an HTTP error status, a whole number 400-599")
+        if self.code is not None and (
+            not isinstance(self.code, str) or not _CODE.fullmatch(self.code)
+        ):
+            raise ValueError("code must be a Kintone error code such as GAIA_DA02")
+        if self.message is not None and (
+            not isinstance(self.message, str) or len(self.message) > MAX_TEXT
+        ):
+            raise ValueError(f"message must be a text of at most {MAX_TEXT} characters")
         if self.drop not in (None, "before", "after"):
             raise ValueError(f"drop must be before or after, not {self.drop!r}")
         if self.drop is None and self.status is None and self.code is None:
             raise ValueError("a fault needs status=, code= or drop=")
         if self.code is not None and self.code not in CATALOG and self.status is None:
             raise ValueError(f"unknown code {self.code}: give status= as well")
-        if self.after < 0 or self.times < 0:
-            raise ValueError("after and times must be 0 or more")
+        for name in ("after", "times", "retry_after"):
+            value = getattr(self, name)
+            if value is None and name == "retry_after":
+                continue
+            if not _is_int(value) or not 0 <= value <= MAX_COUNT:
+                raise ValueError(f"{name} must be a whole number from 0 to {MAX_COUNT}")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method:
@@ -112,6 +138,21 @@ class FaultRule:
         if self.retry_after is not None:
             err.headers["Retry-After"] = str(self.retry_after)
         return err
+
+
+MAX_TEXT = 1000
+MAX_COUNT = 10**9
+_METHODS = ("GET", "POST", "PUT", "DELETE")
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+RULE_KEYS = frozenset(
+    {"path", "method", "status", "code", "message", "drop", "after", "times", "retry_after"}
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _blank_values(code: str) -> dict[str, str]:
@@ -336,8 +377,17 @@ def routes(faults: Faults, stats: Stats) -> list[Route]:
             return JSONResponse({})
         if request.method == "POST":
             try:
-                spec = json.loads(await request.body() or b"{}")
+                spec = parse_json(await request.body())
+                unknown = sorted(set(spec) - RULE_KEYS)
+                if unknown:
+                    raise ValueError(
+                        f"unknown key {unknown[0]!r}; keys: {', '.join(sorted(RULE_KEYS))}"
+                    )
                 rule = FaultRule(**spec)
+            except ApiError:
+                return JSONResponse(
+                    {"message": "bad fault rule: the body must be a JSON object"}, status_code=400
+                )
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"message": f"bad fault rule: {exc}"}, status_code=400)
             faults.add(rule)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from .errors import LEGACY_520_CODES, ApiError, api_error, invalid, invalid_one
-from .params import as_bool, as_id, as_list
+from .params import as_bool, as_id, as_int, as_list
 from .reads import Cursors, get_record, get_records
 from .records import Actor, RecordWriter
-from .seed import Options, Right, Seed
+from .seed import Options, Right, Seed, SeedError
 from .store import AppState, Directory, Domain, Entity
 
 if TYPE_CHECKING:
@@ -66,18 +66,33 @@ class KintoneApi:
         self.domain = Domain(self.seed.apps, directory)
         self.writer = RecordWriter(self.domain, self.options)
         self.cursors = Cursors(self.domain, self.options)
-        for app_seed in self.seed.apps:
+        for position, app_seed in enumerate(self.seed.apps):
             if app_seed.records:
-                self._seed_records(self.domain.app(app_seed.id), app_seed.records)
+                self._seed_records(self.domain.app(app_seed.id), app_seed.records, position)
 
-    def _seed_records(self, app: AppState, records: list[dict[str, Any]]) -> None:
+    def _seed_records(self, app: AppState, records: list[dict[str, Any]], position: int) -> None:
+        """Add the seed's records through the normal write rules.
+
+        Raises:
+            SeedError: a record Kintone would refuse; names the record, the field and the problem.
+        """
         actor = Actor(ADMINISTRATOR, can_manage=True)
         errors: dict[str, list[str]] = {}
+        where = f"apps[{position}].records"
         with self.domain.transaction():
             for index, record in enumerate(records):
-                self.writer.add(app, record, f"records[{index}]", actor, errors)
+                try:
+                    self.writer.add(app, record, f"records[{index}]", actor, errors)
+                except ApiError as err:
+                    raise SeedError(
+                        f"{where}[{index}] (app {app.id}): {err.message} [{err.code}]"
+                    ) from None
             if errors:
-                raise ValueError(f"seed records of app {app.id} are invalid: {errors}")
+                problems = "; ".join(
+                    f"apps[{position}].{key} (app {app.id}): {' '.join(messages)}"
+                    for key, messages in errors.items()
+                )
+                raise SeedError(f"{problems} Fix the record or the form.")
 
     def reset(self) -> None:
         """Back to the seed: records, files, cursors, counters and faults."""
@@ -385,10 +400,8 @@ def _get_apps(api: KintoneApi, call: Call) -> tuple[Any, int]:
     codes = {str(v) for v in as_list(call.params, "codes")}
     name = str(call.params.get("name") or "")
     spaces = {str(v) for v in as_list(call.params, "spaceIds")}
-    limit = int(call.params.get("limit") or 100)
-    offset = int(call.params.get("offset") or 0)
-    if not 1 <= limit <= 100:
-        raise invalid_one("limit", "Enter a number between 1 and 100.")
+    limit = as_int(call.params, "limit", 100, 1, 100)
+    offset = as_int(call.params, "offset", 0, 0, 2**31 - 1)
     found = []
     for app in api.domain.apps.values():
         if ids and str(app.id) not in ids:

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ApiError, api_error, invalid_one
+from .params import is_integer_text
 from .schema import ENTITY_TYPES, AppSchema, FieldDef, FieldType
 from .store import StoredRecord
 from .values import parse_datetime
@@ -18,6 +19,9 @@ from .values import parse_datetime
 MAX_LIMIT = 500
 MAX_OFFSET = 10_000
 DEFAULT_LIMIT = 100
+# Parentheses nest at most this deep; the parser recurses per level, so 5,000 levels would
+# exhaust Python's stack. Kintone's own bound is undocumented (docs/emulator.md).
+MAX_NESTING = 100
 
 Predicate = Callable[[StoredRecord], bool]
 
@@ -159,6 +163,7 @@ class _Parser:
         self.app_code = app_code
         self.login_user = login_user
         self.today = today
+        self.depth = 0
 
     # --- token helpers ------------------------------------------------------------------------
 
@@ -232,7 +237,7 @@ class _Parser:
 
     def _integer(self) -> int:
         kind, value = self.next()
-        if kind != "word" or not value.isdigit():
+        if kind != "word" or not is_integer_text(value) or value.startswith("-"):
             raise syntax_error(f"expected a number, found {value!r}")
         return int(value)
 
@@ -256,8 +261,12 @@ class _Parser:
         token = self.peek()
         if token == ("punct", "("):
             self.pos += 1
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise syntax_error(f"parentheses nest deeper than {MAX_NESTING} levels")
             inner = self.expression()
             self.expect("punct", ")")
+            self.depth -= 1
             return inner
         return self.condition()
 
@@ -485,7 +494,12 @@ class _Parser:
             day = today + timedelta(days=1)
             return day.isoformat(), day.isoformat()
         if fn.name == "FROM_TODAY" and len(fn.args) == 2:
-            day = _shift(today, int(fn.args[0]), fn.args[1].upper())
+            if not is_integer_text(fn.args[0], max_digits=6):
+                raise syntax_error(f"FROM_TODAY() needs a whole number, not {fn.args[0]!r}")
+            try:
+                day = _shift(today, int(fn.args[0]), fn.args[1].upper())
+            except (OverflowError, ValueError):
+                raise syntax_error("FROM_TODAY() leaves the calendar (years 1 to 9999)") from None
             return day.isoformat(), day.isoformat()
         if fn.name in ("THIS_MONTH", "LAST_MONTH", "NEXT_MONTH"):
             shift = {"THIS_MONTH": 0, "LAST_MONTH": -1, "NEXT_MONTH": 1}[fn.name]

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from . import values
 from .errors import ApiError, api_error, invalid, invalid_one
+from .params import is_integer_text
 from .schema import UPDATE_KEY_TYPES, WRITABLE_TYPES, FieldDef, FieldType
 from .seed import Options
 from .store import AppState, Domain, Entity, StoredRecord, is_row_id
@@ -67,7 +68,14 @@ class RecordWriter:
 
     def _context(self, errors: dict[str, list[str]], actor: Actor) -> values.ValueContext:
         return values.ValueContext(
-            errors=errors, directory=self.domain.directory, attach=self.domain.attach
+            errors=errors,
+            directory=self.domain.directory,
+            attach=self.domain.attach,
+            precision=values.NumberPrecision(
+                self.options.number_digits,
+                self.options.number_decimal_places,
+                self.options.number_excess_decimals,
+            ),
         )
 
     # --- insert -------------------------------------------------------------------------------
@@ -421,7 +429,7 @@ def _find_by(app: AppState, code: str, value: Any) -> StoredRecord | None:
     if code in ("$id", "RECORD_NUMBER") or (
         (f := app.schema.fields.get(code)) is not None and f.type is FieldType.RECORD_NUMBER
     ):
-        return app.records.get(int(value)) if str(value).isdigit() else None
+        return app.records.get(int(value)) if is_integer_text(str(value)) else None
     return next((r for r in app.records.values() if r.values.get(code) == value), None)
 
 
@@ -433,7 +441,7 @@ def _has_errors_for(errors: Mapping[str, list[str]], prefix: str) -> bool:
 
 def _as_int(value: Any, key: str) -> int:
     if isinstance(value, bool) or not (
-        isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
+        isinstance(value, int) or (isinstance(value, str) and is_integer_text(value.strip()))
     ):
         raise _invalid(key, "Enter an integer value.")
     return int(value)

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .params import is_plain_json
+from .schema import AppSchema, FieldType
 
 Right = Literal["view", "add", "edit", "delete", "manage"]
 
@@ -46,14 +59,87 @@ class AppSeed(_Strict):
     records: list[dict[str, Any]] = []
     """Records in the write shape, `{field_code: {"value": ...}}`, added in order at start."""
 
-    @model_validator(mode="after")
-    def _codes_match(self) -> AppSeed:
-        for code, prop in self.properties.items():
-            if prop.get("code", code) != code:
-                raise ValueError(f"app {self.id}: property {code!r} says code {prop['code']!r}")
-            if "type" not in prop:
-                raise ValueError(f"app {self.id}: property {code!r} has no type")
-        return self
+    @field_validator("properties")
+    @classmethod
+    def _form(cls, properties: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        check_properties(properties)
+        try:
+            AppSchema.from_properties(properties)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"the form cannot be read: {exc}") from None
+        return properties
+
+
+def check_properties(properties: Mapping[str, Any], table: str | None = None) -> None:
+    """Check field properties as `fields.json` gives them; the message names the key and fix.
+
+    Raises:
+        ValueError: a property without `code` or `type`, an unknown type, a bound that is not a
+            number, or a malformed table, options or lookup.
+    """
+    for key, prop in properties.items():
+        here = f"{table}.fields.{key}" if table else key
+        if not isinstance(prop, Mapping):
+            raise ValueError(f"property {here!r} must be a mapping such as {{type: NUMBER}}")
+        if "code" not in prop:
+            raise ValueError(f"property {here!r} has no code; add `code: {key}` to it")
+        if prop["code"] != key:
+            raise ValueError(
+                f"property {here!r} says code {prop['code']!r}; a property's code must be its key"
+            )
+        if "type" not in prop:
+            raise ValueError(f"property {here!r} has no type; add one, e.g. `type: NUMBER`")
+        kind = prop["type"]
+        if kind not in _TYPES:
+            close = difflib.get_close_matches(str(kind), _TYPES, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"use one of {', '.join(_TYPES)}"
+            raise ValueError(f"property {here!r} has unknown type {kind!r}; {hint}")
+        for name in ("minLength", "maxLength"):
+            value = prop.get(name)
+            if value not in (None, "") and not str(value).isdecimal():
+                raise ValueError(f"property {here!r}: {name} {value!r} must be a whole number")
+        for name in ("minValue", "maxValue"):
+            value = prop.get(name)
+            if value not in (None, "") and not _NUMBER.fullmatch(str(value)):
+                raise ValueError(f"property {here!r}: {name} {value!r} must be a number")
+        if not isinstance(prop.get("options") or {}, Mapping):
+            raise ValueError(f"property {here!r}: options must map each option to its label")
+        _check_lookup(here, prop.get("lookup"))
+        if kind == "SUBTABLE":
+            if table is not None:
+                raise ValueError(f"property {here!r}: a table cannot hold another table")
+            inner = prop.get("fields")
+            if not isinstance(inner, Mapping) or not inner:
+                raise ValueError(f"table {here!r} needs `fields:`, a mapping of its fields")
+            check_properties(inner, table=key)
+
+
+def _check_lookup(here: str, lookup: Any) -> None:
+    if lookup in (None, {}):
+        return
+    fix = "lookup needs relatedApp: {app: N}, relatedKeyField and fieldMappings"
+    if not isinstance(lookup, Mapping):
+        raise ValueError(f"property {here!r}: {fix}")
+    related = lookup.get("relatedApp")
+    app = related.get("app") if isinstance(related, Mapping) else None
+    if not str(app).isascii() or not str(app).isdigit() or len(str(app)) > 18:
+        raise ValueError(f"property {here!r}: {fix}; relatedApp.app must be an app id")
+    if not isinstance(lookup.get("relatedKeyField"), str):
+        raise ValueError(f"property {here!r}: {fix}; relatedKeyField must be a field code")
+    mappings = lookup.get("fieldMappings")
+    if not isinstance(mappings, list) or not all(
+        isinstance(m, Mapping)
+        and isinstance(m.get("field"), str)
+        and isinstance(m.get("relatedField"), str)
+        for m in mappings
+    ):
+        raise ValueError(
+            f"property {here!r}: {fix}; fieldMappings is a list of {{field, relatedField}}"
+        )
+
+
+_TYPES = [t.value for t in FieldType]
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
 class UserSeed(_Strict):
@@ -138,6 +224,27 @@ class Options(_Strict):
     """Seed of the random fault generator."""
     fault_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     """Share of requests answered by a random transient fault (503, 429 GAIA_TO04, GAIA_DA02)."""
+    number_digits: int = Field(default=30, ge=1, le=30)
+    """An app's "Total Number of Digits" (1-30); the default is the widest an app allows."""
+    number_decimal_places: int = Field(default=10, ge=0, le=10)
+    """An app's "Number of Decimal Places to Round" (0-10); NUMBER values hold at most
+    `number_digits - number_decimal_places` digits before the point."""
+    number_excess_decimals: Literal["reject", "round", "keep"] = "keep"
+    """A NUMBER value with more decimal places than that: store it as sent, refuse it, or round
+    it half to even (docs/emulator.md: the API's behaviour is undocumented)."""
+    max_url_bytes: int = Field(default=8192, ge=256)
+    """Longest request URL; Kintone answers "Request URL Too Large" past 8 KB, which is why
+    clients send long reads as POST with `X-HTTP-Method-Override: GET`."""
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    """Largest request body (JSON or form) the emulator reads; larger ones answer 413."""
+    max_file_bytes: int = Field(default=1024**3, ge=1024)
+    """Largest file upload; Kintone's documented limit is 1 GB per file."""
+
+    @model_validator(mode="after")
+    def _precision(self) -> Options:
+        if self.number_decimal_places > self.number_digits:
+            raise ValueError("number_decimal_places cannot exceed number_digits")
+        return self
 
 
 class Seed(_Strict):
@@ -171,20 +278,42 @@ def load_seed(path: str | Path) -> Seed:
     """Read and validate a seed file (YAML or JSON).
 
     Raises:
-        SeedError: the file is missing, not YAML, or does not match the seed model.
+        SeedError: the file is missing, not YAML, or does not match the seed model; the one-line
+            message names the file, the place (`apps[0].properties`) and the fix.
     """
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise SeedError(f"{path}: cannot read the seed file: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise SeedError(f"{path}: not a text file; a seed is YAML in UTF-8") from None
     except yaml.YAMLError as exc:
-        raise SeedError(f"{path}: not valid YAML: {exc}") from exc
+        raise SeedError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
+    except RecursionError:
+        raise SeedError(f"{path}: the YAML nests too deep") from None
+    if not is_plain_json(data, max_depth=200):
+        raise SeedError(f"{path}: a text holds a lone surrogate (\\ud800-\\udfff); remove it")
     try:
         return Seed.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise SeedError(f"{path}: {problems}") from exc
+        raise SeedError(f"{path}: {describe(exc)}") from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """A pydantic error in one line: `apps[0].properties: property 'qty' has no code; ...`."""
+    problems = []
+    for err in exc.errors():
+        place = ""
+        for part in err["loc"]:
+            place += f"[{part}]" if isinstance(part, int) else f".{part}" if place else str(part)
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{place or '(top)'}: {message}")
+    return "; ".join(problems)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"

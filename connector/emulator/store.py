@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import secrets
 import time
 from collections.abc import Iterable, Iterator
@@ -12,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import api_error
+from .params import is_integer_text
 from .schema import AppSchema
 from .seed import AppSeed
-
-DATA_FORMAT = "kintone-sync-emulator/1"
 
 
 @dataclass(slots=True)
@@ -234,55 +232,25 @@ class Domain:
     # --- persistence --------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write the domain's records and files to `path` atomically."""
-        state = {
-            "format": DATA_FORMAT,
-            "next_row_id": self.next_row_id,
-            "apps": {
-                app_id: {
-                    "next_id": app.next_id,
-                    "records": [(r.id, r.revision, r.values) for r in app.records.values()],
-                }
-                for app_id, app in self.apps.items()
-            },
-            "uploads": self.uploads,
-            "files": self.files,
-        }
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
-        self.dirty = False
+        """Write the domain's records and files to `path` as JSON, atomically (datafile.py)."""
+        from .datafile import save_domain
+
+        save_domain(self, path)
 
     def restore(self, path: Path) -> None:
-        """Load what `save` wrote; apps no longer in the seed are dropped.
+        """Load what `save` wrote; apps and fields no longer in the seed are dropped.
 
         Raises:
-            ValueError: the file is not an emulator data file.
+            DataFileError: the file is not an emulator data file or does not fit the seed.
         """
-        with path.open("rb") as fh:
-            # The data file is the emulator's own local state, written by `save` above.
-            state = pickle.load(fh)  # noqa: S301
-        if not isinstance(state, dict) or state.get("format") != DATA_FORMAT:
-            raise ValueError(f"{path} is not an emulator data file")
-        self.next_row_id = state["next_row_id"]
-        self.uploads = state["uploads"]
-        self.files = state["files"]
-        for app_id, saved in state["apps"].items():
-            app = self.apps.get(app_id)
-            if app is None:
-                continue
-            app.records.clear()
-            for index in app.unique.values():
-                index.clear()
-            for record_id, revision, values in saved["records"]:
-                record = StoredRecord(record_id, revision, values)
-                app.records[record_id] = record
-                app._index(record)
-            app.next_id = saved["next_id"]
-        self.dirty = False
+        from .datafile import restore_domain
+
+        restore_domain(self, path)
 
 
 def is_row_id(value: Any) -> bool:
     """Whether a subtable row id is numeric, as Kintone requires (else CB_IJ01)."""
-    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    if isinstance(value, bool):
+        return False
+    text = str(value) if isinstance(value, int) else value
+    return isinstance(text, str) and is_integer_text(text) and not text.startswith("-")

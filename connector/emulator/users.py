@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .auth import same_secret
 from .errors import ApiError, api_error, invalid, invalid_one
-from .params import as_list, parse_query_string
+from .params import as_list, parse_json, parse_query_string
 from .seed import Seed, UserSeed
 from .store import Directory, Entity
 
@@ -64,7 +63,7 @@ class UserStore:
             user is not None
             and user.valid
             and bool(user.password)
-            and secrets.compare_digest(user.password, password)
+            and same_secret(password, user.password)
         )
 
     def first_valid(self) -> str:
@@ -103,15 +102,7 @@ class _UserApi:
         if admin and not self.store.users[login].administrator:
             raise api_error("CB_NO02")
         params = parse_query_string(request.url.query)
-        body = await request.body()
-        if body.strip():
-            try:
-                parsed = json.loads(body)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise api_error("CB_IJ01") from None
-            if not isinstance(parsed, dict):
-                raise api_error("CB_IJ01")
-            params.update(parsed)
+        params.update(parse_json(await request.body()))
         return login, params
 
     async def users(self, request: Request) -> Response:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any, Literal
 
 from .errors import api_error
 from .schema import ENTITY_TYPES, FieldDef, FieldType
@@ -19,7 +19,9 @@ MSG_DUPLICATE = "This value already exists in another record."
 MSG_NUMBER = "Only numbers are allowed."
 MSG_INVALID = "Invalid value."
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# `\d+(\.\d*)?` rather than `\d+\.?\d*`: the latter backtracks quadratically on a long run of
+# digits that ends in a letter.
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _DATETIME = re.compile(
@@ -38,6 +40,28 @@ _READ_ONLY_LISTS = frozenset({FieldType.SUBTABLE, FieldType.STATUS_ASSIGNEE, Fie
 _NULLABLE = frozenset({FieldType.DATE, FieldType.TIME, FieldType.DATETIME, FieldType.DROP_DOWN})
 # Length bounds exist on these types only (fields.json has minLength/maxLength on them).
 _LENGTH_TYPES = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.LINK})
+# Kintone's field entry limits (help article 040528, docs/emulator.md): a text or link field
+# with "Prohibit duplicate values" holds at most 64 characters; dates run from 1000 to 9999.
+MAX_UNIQUE_LENGTH = 64
+MIN_YEAR, MAX_YEAR = 1000, 9999
+# Decimals kept past the app's decimal places stop here: room for any double written out in
+# full (5e-324 has 324 places), and no 300-million-digit expansion of `1e-300000000`.
+MAX_KEPT_DECIMALS = 1000
+MSG_DATE_RANGE = "Enter a date between 1000-01-01 and 9999-12-31."
+MSG_DATETIME_RANGE = "Enter a date and time between 1000-01-01T00:00Z and 9999-12-31T23:59Z."
+
+
+@dataclass(frozen=True)
+class NumberPrecision:
+    """The app's "Total Number of Digits" and "Number of Decimal Places to Round" settings.
+
+    The integer part holds at most `digits - decimal_places` digits; decimals past
+    `decimal_places` are refused, rounded half to even, or kept (`excess_decimals`).
+    """
+
+    digits: int = 30
+    decimal_places: int = 10
+    excess_decimals: Literal["reject", "round", "keep"] = "keep"
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,7 @@ class ValueContext:
     errors: dict[str, list[str]]
     directory: Directory
     attach: Callable[[str], StoredFile | None]
+    precision: NumberPrecision = NumberPrecision()
 
     def fail(self, key: str, message: str) -> None:
         self.errors.setdefault(key, []).append(message)
@@ -129,8 +154,11 @@ def check(f: FieldDef, stored: Any, key: str, errors: dict[str, list[str]]) -> N
         return
     problems: list[str] = []
     if f.type in _LENGTH_TYPES and isinstance(stored, str):
-        if f.max_length is not None and len(stored) > f.max_length:
-            problems.append(f"Enter less than {f.max_length + 1} characters.")
+        max_length = f.max_length
+        if f.unique:
+            max_length = min(max_length or MAX_UNIQUE_LENGTH, MAX_UNIQUE_LENGTH)
+        if max_length is not None and len(stored) > max_length:
+            problems.append(f"Enter less than {max_length + 1} characters.")
         if f.min_length is not None and len(stored) < f.min_length:
             problems.append(f"Enter more than {f.min_length - 1} characters.")
     if f.type is FieldType.NUMBER and isinstance(stored, str):
@@ -184,6 +212,50 @@ def _number(raw: Any, key: str, ctx: ValueContext, *, in_table: bool) -> str:
         ctx.fail(f"{key}.value", MSG_REQUIRED)
         ctx.fail(_bracket(key) + ".value", MSG_NUMBER)
         return ""
+    return _within_precision(text, key, ctx)
+
+
+def _within_precision(text: str, key: str, ctx: ValueContext) -> str:
+    """The number if its digits fit the app's precision, checked before any expansion.
+
+    `1e300000000` is 16 characters but 300 million digits once written out: counting digits
+    from the exponent refuses it without building the string.
+    """
+    precision = ctx.precision
+    number = Decimal(text.strip())
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # the pattern admits no NaN or Infinity
+    significant = list(digits)
+    while exponent < 0 and len(significant) > 1 and significant[-1] == 0:
+        significant.pop()
+        exponent += 1
+    if not any(significant):  # zero, however written (`0E-12`, `0.000`), has no digits
+        return normalize_number(text)
+    whole = max(0, len(significant) + exponent)
+    decimals = max(0, -exponent)
+    max_whole = precision.digits - precision.decimal_places
+    if whole > max_whole:
+        ctx.fail(f"{key}.value", f"Enter at most {max_whole} digits before the decimal point.")
+        return ""
+    if decimals > precision.decimal_places:
+        if precision.excess_decimals == "keep" and decimals > MAX_KEPT_DECIMALS:
+            # Even kept, `1e-300000000` would be written out as 300 million digits.
+            ctx.fail(
+                f"{key}.value", f"Enter at most {MAX_KEPT_DECIMALS} digits after the decimal point."
+            )
+            return ""
+        if precision.excess_decimals == "reject":
+            ctx.fail(
+                f"{key}.value",
+                f"Enter at most {precision.decimal_places} digits after the decimal point.",
+            )
+            return ""
+        if precision.excess_decimals == "round":
+            with localcontext() as exact:
+                exact.prec = precision.digits + 2
+                step = Decimal(1).scaleb(-precision.decimal_places)
+                rounded = number.quantize(step, rounding=ROUND_HALF_EVEN)
+            return normalize_number(format(rounded, "f"))
     return normalize_number(text)
 
 
@@ -214,10 +286,14 @@ def _date(raw: Any, key: str, ctx: ValueContext) -> str | None:
         return None
     year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
     try:
-        return date(year, month, day).isoformat()
+        value = date(year, month, day)
     except ValueError:
         ctx.fail(f"{key}.value", "Enter a valid date (YYYY-MM-DD).")
         return None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        ctx.fail(f"{key}.value", MSG_DATE_RANGE)
+        return None
+    return value.isoformat()
 
 
 def _time(raw: Any, key: str, ctx: ValueContext) -> str | None:
@@ -237,6 +313,9 @@ def _datetime(raw: Any, key: str, ctx: ValueContext) -> str | None:
     if parsed is None:
         ctx.fail(f"{key}.value", "Enter a valid date and time (YYYY-MM-DDTHH:MM:SSZ).")
         return None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        ctx.fail(f"{key}.value", MSG_DATETIME_RANGE)
+        return None
     return parsed.strftime("%Y-%m-%dT%H:%M:00Z")
 
 
@@ -254,9 +333,9 @@ def parse_datetime(text: str) -> datetime | None:
         tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
     try:
         value = datetime(year, month, day, hour, minute, second, tzinfo=tz)
-    except ValueError:
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that leaves years 1-9999
         return None
-    return value.astimezone(UTC)
 
 
 def _choices(f: FieldDef, raw: Any, key: str, ctx: ValueContext) -> list[str]:
