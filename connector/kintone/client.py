@@ -155,10 +155,8 @@ class KintoneClient:
                     response = self.http.request(method, f"{path}?{query}" if query else path)
             else:
                 response = self.http.request(method, path, json=params)
-        except httpx.TimeoutException as exc:
-            raise _ambiguous(f"no answer in time from {method} {path}", app) from exc
         except httpx.TransportError as exc:
-            raise _ambiguous(f"connection lost during {method} {path}: {exc}", app) from exc
+            raise _transport_error(exc, f"{method} {path}", app) from exc
         if response.status_code >= 400:
             raise translate(response, app)
         return response.json() if response.content else {}
@@ -233,7 +231,7 @@ class KintoneClient:
             try:
                 response = self.http.post(path, files={"file": (name, data, content_type)})
             except httpx.TransportError as exc:
-                raise _ambiguous(f"connection lost uploading {name}", None) from exc
+                raise _transport_error(exc, f"uploading {name}", None) from exc
             if response.status_code >= 400:
                 raise translate(response, None)
             return str(response.json()["fileKey"])
@@ -263,6 +261,51 @@ def _text(value: Any) -> str:
 
 def _ambiguous(message: str, app: Any) -> TransientKintoneError:
     return TransientKintoneError(message, app=app, ambiguous=True)
+
+
+def _transport_error(exc: httpx.TransportError, doing: str, app: Any) -> KintoneError:
+    """A failure below HTTP as our error. The exception's own text is left out where it may
+    repeat a header value (an API token) or a proxy URL."""
+    where = _host_port(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TransientKintoneError(f"no connection to {where} in time during {doing}", app=app)
+    if isinstance(exc, httpx.TimeoutException):
+        return _ambiguous(f"no answer in time from {doing}", app)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        # The request could not even be built: retrying sends the same broken request.
+        return PermanentKintoneError(
+            f"the request for {doing} could not be sent ({type(exc).__name__}); check base_url "
+            "and that the credentials hold printable ASCII only",
+            app=app,
+        )
+    if isinstance(exc, httpx.ProxyError):
+        return TransientKintoneError(
+            f"the proxy refused or failed the connection to {where} during {doing}; "
+            "check the connection's proxy setting",
+            app=app,
+        )
+    if isinstance(exc, httpx.ConnectError):
+        # No connection was made, so Kintone cannot have acted: safe to repeat, even an insert.
+        return TransientKintoneError(
+            f"cannot connect to {where} during {doing}: {_reason(exc)}; check base_url, the "
+            "proxy, and that the host answers on that port",
+            app=app,
+        )
+    return _ambiguous(f"connection lost during {doing}: {_reason(exc)}", app)
+
+
+def _host_port(exc: httpx.TransportError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an exception raised without its request
+        return "the server"
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return f"{url.host}:{port}" if port else url.host
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def translate(response: httpx.Response, app: Any) -> KintoneError:
