@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -12,7 +13,14 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from connector.errors import KintoneError, PermanentKintoneError, TransientKintoneError
@@ -102,16 +110,45 @@ class KintoneClient:
 
         retrying = Retrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_any(stop_after_attempt(self.retry.attempts), _StopWhen(self._asks_too_long)),
             wait=self._wait,
             sleep=self.sleep,
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                return send()
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return send()
+        except TransientKintoneError as exc:
+            if self._too_long(exc):
+                raise self._given_up(exc) from exc
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _too_long(self, exc: BaseException | None) -> bool:
+        """Kintone asked for a longer pause (Retry-After) than max_backoff_seconds allows."""
+        retry_after = exc.retry_after if isinstance(exc, KintoneError) else None
+        return retry_after is not None and retry_after > self.retry.max_backoff_seconds
+
+    def _asks_too_long(self, state: RetryCallState) -> bool:
+        return self._too_long(state.outcome.exception() if state.outcome else None)
+
+    def _given_up(self, exc: TransientKintoneError) -> TransientKintoneError:
+        return TransientKintoneError(
+            f"{exc.kintone_message}; Kintone asked to wait {exc.retry_after:.0f} s "
+            f"(Retry-After), longer than retry.max_backoff_seconds "
+            f"({self.retry.max_backoff_seconds:g} s): given up for this run, the next run "
+            "sends it again",
+            status=exc.status,
+            code=exc.code,
+            error_id=exc.error_id,
+            errors=exc.errors,
+            app=exc.app,
+            bulk_index=exc.bulk_index,
+            ambiguous=exc.ambiguous,
+            retry_after=exc.retry_after,
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -240,6 +277,16 @@ class KintoneClient:
         return self._retried(send, idempotent=True)
 
 
+class _StopWhen(stop_base):
+    """A tenacity stop condition from a predicate on the retry state."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.predicate(retry_state)
+
+
 def encode_query(params: Mapping[str, Any]) -> str:
     """Parameters as Kintone's query string: lists as `fields[0]=a&fields[1]=b` (API.md §1)."""
     pairs: list[tuple[str, str]] = []
@@ -357,8 +404,12 @@ def _error(
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds; None when absent, or not a finite number of seconds."""
     value = response.headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
-import re
+import string
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +29,45 @@ REFUSED_TABLES = frozenset(
     }
 )
 RECORD_ID = "$id"
-_PLACEHOLDER = re.compile(r"\{([^{}:!]+)[^{}]*\}")
+
+
+@functools.lru_cache(maxsize=256)
+def template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template as (literal text, column or None) pairs; `{{` and `}}` are literal braces.
+
+    Only `{column}` is taken: no format spec, conversion, attribute or index, so a value from
+    the warehouse cannot choose a width that fills the memory (`{x:>999999999}`).
+
+    Raises:
+        ValueError: anything else between braces, or an unmatched brace.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(
+            f"template {template!r}: {exc}; write {{column}}, and {{{{ or }}}} for a brace"
+        ) from None
+    parts: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parsed:
+        if name is None:
+            parts.append((literal, None))
+            continue
+        column = name.strip()
+        if spec or conversion or not column or any(c in column for c in ".[]{}"):
+            shown = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+            raise ValueError(
+                f"template {template!r}: {shown} is not a plain {{column}} placeholder; "
+                "templates take column names only (no format specs, conversions, attributes "
+                "or indexes): format the value in the source query instead"
+            )
+        parts.append((literal, column))
+    return tuple(parts)
 
 
 class _Strict(BaseModel):
@@ -43,7 +82,7 @@ class FieldMap(_Strict):
     value: Any = None
     """A constant written to every record."""
     template: str | None = None
-    """Text with `{column}` placeholders, Python format syntax: `"{first} {last}"`."""
+    """Text with `{column}` placeholders: `"{first} {last}"`; `{{` and `}}` for braces."""
     separator: str | None = None
     """For check box, multi-select and user/organization/group fields given as delimited text."""
     timezone: str | None = None
@@ -61,6 +100,10 @@ class FieldMap(_Strict):
         if isinstance(value, dict):
             return {map_key(k): v for k, v in value.items()}
         return value
+
+    files_dir: str | None = None
+    """For FILE fields: the directory the column's paths are relative to, itself relative to
+    the project directory (the default). Paths that leave it are refused."""
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldMap:
@@ -92,12 +135,19 @@ class FieldMap(_Strict):
             "mapping file, or give a default:"
         )
 
+    @field_validator("template")
+    @classmethod
+    def _plain_placeholders(cls, template: str | None) -> str | None:
+        if template is not None:
+            template_parts(template)
+        return template
+
     def columns(self) -> list[str]:
         """The source columns this value reads."""
         if self.column is not None:
             return [self.column]
         if self.template is not None:
-            return [m.group(1).strip() for m in _PLACEHOLDER.finditer(self.template)]
+            return [c for _, c in template_parts(self.template) if c is not None]
         return []
 
 
