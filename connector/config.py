@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,13 +24,15 @@ from connector.kintone.limits import (
     ISOLATION_REQUESTS_PER_RUN,
     REQUESTS_PER_APP_PER_DAY,
 )
-from connector.mapping.spec import MappingSpec, _explain, load_mapping
+from connector.mapping.spec import MappingSpec, load_mapping
+from connector.yamlfile import load_yaml
 
 PROJECT_FILE = "kintone-sync.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no coercion, so YAML's `app: ON` (a boolean) is not read as app 1, nor 1.0 as 1.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class OAuthConfig(_Strict):
@@ -211,7 +212,7 @@ class ProjectConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     limits: LimitsConfig = LimitsConfig()
     mappings_dir: str = "mappings"
-    root: Path = Path(".")
+    root: Path = Field(default=Path("."), strict=False)
     """The directory the project file sits in; relative paths resolve against it."""
 
     @property
@@ -272,22 +273,19 @@ def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:
         ConfigError: the file is missing, not YAML, or breaks a rule; names the file and key.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
+    if not path.is_file():
         raise ConfigError(
-            f"cannot read the project file: {exc.strerror}; run `kintone-sync init` to create "
-            "one, or pass --project",
+            "cannot read the project file: it does not exist; run `kintone-sync init` to "
+            "create one, or pass --project",
             file=str(path),
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
-    if not isinstance(data, dict):
+        )
+    file = load_yaml(path, "project file")
+    if not isinstance(file.data, dict | None):
         raise ConfigError("the project file must be a mapping of keys", file=str(path))
     try:
-        return ProjectConfig.model_validate({**data, "root": path.parent})
+        return ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc), file=str(path)) from exc
+        raise file.explain(exc) from exc
 
 
 def secret(name: str, env: Mapping[str, str] | None = None) -> str:

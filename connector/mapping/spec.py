@@ -10,10 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.errors import ConfigError
+from connector.yamlfile import load_yaml
 
 # Kintone's own settings tables (CData-style names) hold permissions, automations and
 # notifications, not records people enter; a sync never writes them.
@@ -71,7 +71,8 @@ def template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no coercion, so YAML's `app: ON` (a boolean) is not read as app 1, nor 1.0 as 1.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FieldMap(_Strict):
@@ -301,32 +302,16 @@ def load_mapping(path: str | Path) -> MappingSpec:
     """Read and validate a mapping file.
 
     Raises:
-        ConfigError: the file is missing, not YAML, or breaks a rule; names the file and key.
+        ConfigError: the file is missing, not YAML, repeats a key, or breaks a rule; names the
+            file, the line and the key.
     """
-    path = Path(path)
+    file = load_yaml(Path(path), "mapping file")
+    if not isinstance(file.data, dict | None):
+        raise ConfigError("a mapping file must be a mapping of keys", file=str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the mapping file: {exc.strerror}", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
-    try:
-        return MappingSpec.model_validate(data or {})
+        return MappingSpec.model_validate(file.data or {})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc), file=str(path)) from exc
-
-
-def _explain(exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key; check the spelling against docs/mappings.md"
-        elif err["type"] == "missing":
-            message = "required key is missing"
-        problems.append(f"{where}: {message}")
-    return "; ".join(problems)
+        raise file.explain(exc) from exc
 
 
 def json_schema() -> dict[str, Any]:
