@@ -285,7 +285,7 @@ def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
     except ValidationError as exc:
-        raise file.explain(exc) from exc
+        raise file.explain(exc) from None  # pydantic repeats the input: a proxy password
 
 
 def secret(name: str, env: Mapping[str, str] | None = None) -> str:

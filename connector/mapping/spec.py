@@ -311,7 +311,7 @@ def load_mapping(path: str | Path) -> MappingSpec:
     try:
         return MappingSpec.model_validate(file.data or {})
     except ValidationError as exc:
-        raise file.explain(exc) from exc
+        raise file.explain(exc) from None  # pydantic repeats the input: a proxy password
 
 
 def json_schema() -> dict[str, Any]:
