@@ -22,7 +22,7 @@ EXIT_DIFFERS = 4
 
 @click.group()
 @click.version_option(package_name="kintone-sync")
-@click.option("-v", "--verbose", is_flag=True, help="Log each request retry and each batch; print tracebacks.")
+@click.option("-v", "--verbose", is_flag=True, help="Log retries and batches; print tracebacks.")
 def main(verbose: bool) -> None:
     """Sync warehouse tables into Kintone apps."""
     logging.basicConfig(

@@ -408,3 +408,16 @@ def test_rejects_csv_is_safe_text_and_counts_rows(
 
     written = run_cli("rejects", "hostile", "--format", "csv", "--file", "out.csv")
     assert written.output == "wrote 3 refused row(s), 6 reasons to out.csv\n"
+
+
+def test_a_client_certificate_that_cannot_be_loaded_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "client.pem").write_text("not a certificate")
+    conn = ConnectionConfig.model_validate(
+        {
+            "base_url": "https://example.s.cybozu.com",
+            "auth": {"api_token_env": "T"},
+            "client_cert": {"cert_file": "client.pem"},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"client_cert: client certificate .* cannot be loaded"):
+        connect(conn, root=tmp_path, env={"T": TOKEN})
