@@ -130,7 +130,7 @@ def test_files_dir_moves_the_directory_and_a_row_that_leaves_it_is_refused(proje
     assert [u.data for u in out.record["scan"]["value"]] == [b"inside"]
     refused = mapper.map({"id": "K2", "path": "../docs/../../secret.txt"}, {})
     assert isinstance(refused, list)
-    assert [(r.key, r.field, r.code) for r in refused] == [(("K2",), "scan", "VALUE")]
+    assert [(r.key.values, r.field, r.code) for r in refused] == [(("K2",), "scan", "VALUE")]
     assert "outside the files directory" in refused[0].message
     assert str(project / "docs") in refused[0].message
 
