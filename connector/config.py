@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import httpx
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connector.errors import ConfigError
 from connector.kintone.limits import (
@@ -15,13 +24,15 @@ from connector.kintone.limits import (
     ISOLATION_REQUESTS_PER_RUN,
     REQUESTS_PER_APP_PER_DAY,
 )
-from connector.mapping.spec import MappingSpec, _explain, load_mapping
+from connector.mapping.spec import MappingSpec, load_mapping
+from connector.yamlfile import load_yaml
 
 PROJECT_FILE = "kintone-sync.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no coercion, so YAML's `app: ON` (a boolean) is not read as app 1, nor 1.0 as 1.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class OAuthConfig(_Strict):
@@ -90,6 +101,69 @@ class ConnectionConfig(_Strict):
     verify_tls: bool = True
     """Leave on: turning it off lets anyone on the path read the API token."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _https_or_loopback(cls, base_url: str) -> str:
+        url = _parse_url(base_url, "base_url", "https://example.cybozu.com")
+        if url.scheme not in ("https", "http"):
+            raise ValueError(
+                f"base_url must start with https:// (not {url.scheme}://): "
+                "https://example.cybozu.com"
+            )
+        if url.userinfo:
+            raise ValueError(
+                "base_url must not hold a user or password; name the variables that hold them "
+                "under auth or basic_auth"
+            )
+        if url.scheme == "http" and not is_loopback(url.host):
+            raise ValueError(
+                "plain http:// would send the credentials unencrypted; use https://, "
+                "or http:// only for localhost, 127.0.0.0/8 or ::1 (a local emulator)"
+            )
+        return base_url.strip()
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, proxy: str | None) -> str | None:
+        if proxy is None:
+            return None
+        url = _parse_url(proxy, "proxy", "http://proxy.example:3128")
+        if url.scheme in ("socks5", "socks5h"):
+            if importlib.util.find_spec("socksio") is None:
+                raise ValueError(
+                    "a SOCKS proxy needs the socksio package; pip install 'httpx[socks]'"
+                )
+        elif url.scheme not in ("http", "https"):
+            raise ValueError(
+                f"proxy must start with http://, https:// or socks5:// (not {url.scheme}://)"
+            )
+        return proxy
+
+
+def _parse_url(text: str, key: str, example: str) -> httpx.URL:
+    """`text` as an absolute URL with a host and a valid port; messages never repeat the text,
+    which may hold a password."""
+    try:
+        url = httpx.URL(text.strip())
+    except httpx.InvalidURL as exc:
+        reason = str(exc).split(":")[0].split(",")[0]  # "Invalid port: 'x'" without the 'x'
+        raise ValueError(f"{key} is not a valid URL ({reason}); write it as {example}") from None
+    if not url.scheme or not url.host:
+        raise ValueError(f"{key} needs a scheme and a host: {example}")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"{key} has port {url.port}, outside 1-65535")
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 class SourceConfig(_Strict):
     """The warehouse."""
@@ -138,18 +212,24 @@ class ProjectConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     limits: LimitsConfig = LimitsConfig()
     mappings_dir: str = "mappings"
-    root: Path = Path(".")
+    root: Path = Field(default=Path("."), strict=False)
     """The directory the project file sits in; relative paths resolve against it."""
 
     @property
     def source_url(self) -> str:
-        """The warehouse URL, a relative DuckDB path resolved against the project directory."""
+        """The warehouse URL: a relative DuckDB path resolved against the project directory,
+        and a DuckDB file opened read-only, so that a wrong path is not created empty."""
         url, prefix = self.source.url, "duckdb:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/"):
-            rest = url[len(prefix) :]
-            if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
-                return prefix + str((self.root / rest).resolve())
-        return url
+        if not url.startswith(prefix):
+            return url
+        rest, _, query = url[len(prefix) :].partition("?")
+        if not rest or rest.startswith((":memory:", "md:", "motherduck:")):
+            return url
+        if not rest.startswith("/") and not Path(rest).is_absolute():
+            rest = str((self.root / rest).resolve())
+        if "access_mode=" not in query:
+            query = "&".join(q for q in (query, "access_mode=read_only") if q)
+        return f"{prefix}{rest}?{query}"
 
     def mapping_path(self, job: str) -> Path:
         """The mapping file of a job: `mappings/<job>.yaml`, or a path given directly."""
@@ -193,32 +273,38 @@ def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:
         ConfigError: the file is missing, not YAML, or breaks a rule; names the file and key.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
+    if not path.is_file():
         raise ConfigError(
-            f"cannot read the project file: {exc.strerror}; run `kintone-sync init` to create "
-            "one, or pass --project",
+            "cannot read the project file: it does not exist; run `kintone-sync init` to "
+            "create one, or pass --project",
             file=str(path),
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
-    if not isinstance(data, dict):
+        )
+    file = load_yaml(path, "project file")
+    if not isinstance(file.data, dict | None):
         raise ConfigError("the project file must be a mapping of keys", file=str(path))
     try:
-        return ProjectConfig.model_validate({**data, "root": path.parent})
+        return ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc), file=str(path)) from exc
+        raise file.explain(exc) from None  # pydantic repeats the input: a proxy password
 
 
 def secret(name: str, env: Mapping[str, str] | None = None) -> str:
-    """The value of an environment variable named in the project file.
+    """The value of an environment variable named in the project file, surrounding whitespace
+    (a secret file's trailing newline, a pasted space) stripped.
 
     Raises:
-        ConfigError: the variable is not set (the message names it, never a value).
+        ConfigError: the variable is not set, or holds a control character or a non-ASCII
+            character (the message names the variable, never its value).
     """
     env = os.environ if env is None else env
-    value = env.get(name)
-    if value is None or value == "":
+    value = (env.get(name) or "").strip()
+    if value == "":
         raise ConfigError(f"environment variable {name} is not set; export it before the run")
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        kind = "a non-ASCII character" if ord(bad) > 0x7F else "a control character"
+        raise ConfigError(
+            f"environment variable {name} holds {kind}; credentials are printable ASCII, so "
+            "check that the variable holds the credential and nothing else"
+        )
     return value

@@ -86,7 +86,7 @@ def run_demo(
     url = project.source_url
     if not url.startswith("duckdb:///"):
         raise SourceError(f"the demo builds a DuckDB sample; {project_file} points elsewhere")
-    warehouse = Path(url.removeprefix("duckdb:///"))
+    warehouse = Path(url.removeprefix("duckdb:///").partition("?")[0])
     if build_sample(warehouse):
         echo(f"built the sample warehouse {warehouse}")
     env = {**os.environ}

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,21 @@ Row = dict[str, Any]
 Key = tuple[Any, ...]
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+# The password of a URL's userinfo runs to the LAST "@" before a space or quote: an unencoded
+# "@" in it (`postgresql://etl:p@ss@host/db`) must not leave its tail readable.
+_URL_PASSWORD = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'"]*:)[^\s'"]*@""")
+# `password=...` as a URL query parameter (SQLAlchemy hands it to the driver), a libpq
+# key/value DSN (`host=db password='a b'`, https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-KEYWORD-VALUE)
+# or an ODBC string (`PWD=...;`), plain or percent-encoded inside `odbc_connect=`.
+_PASSWORD_KEYS = r"(?:password|passwd|pwd|sslpassword)"
+_KEY_PASSWORD = re.compile(
+    rf"""(?i)(?<![A-Za-z0-9_])({_PASSWORD_KEYS}\s*=\s*)"""
+    r"""('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|[^\s&;'"]*)"""
+)
+_ENCODED_PASSWORD = re.compile(
+    rf"(?i)((?:(?<![A-Za-z0-9_])|(?<=%3B)|(?<=%20)){_PASSWORD_KEYS}%3D)"
+    r"(%7B.*?(?:%7D|(?=&|\s|$))|.*?(?=%3B|&|\s|$))"
+)
 _FIX_KEYS = "fix the source or declare the right primary_key"
 
 
@@ -51,24 +66,35 @@ def expand_env(text: str, env: Mapping[str, str] = os.environ) -> str:
 def create_engine_from_url(url: str) -> Engine:
     """An engine for an env-expanded SQLAlchemy URL; ``postgresql://`` uses psycopg 3.
 
-    ``duckdb:///relative/path.duckdb`` opens a path relative to the working directory.
+    ``duckdb:///relative/path.duckdb`` opens a path relative to the working directory. With
+    ``?access_mode=read_only`` (how the project opens its warehouse) the file must exist:
+    DuckDB would otherwise create an empty one.
 
     Raises:
         ConfigError: the URL names an environment variable that is not set.
-        SourceError: the URL is malformed or its driver is not installed (password masked).
+        SourceError: the URL is malformed, its driver is not installed, or its DuckDB file
+            does not exist (password masked).
     """
     expanded = expand_env(url)
+    masked = mask_password(expanded)
     try:
         parsed = sa.make_url(expanded)
-    except ArgumentError:
-        masked = mask_password(expanded)
+    except (ArgumentError, ValueError) as exc:
+        # ValueError: a port that is not a number; its message would repeat the URL.
+        why = "its port is not a number; " if "int()" in str(exc) else ""
         raise SourceError(
-            f"cannot parse database URL {masked!r}; "
+            f"cannot parse database URL {masked!r}; {why}"
             "write it as dialect[+driver]://user:password@host:port/database"
         ) from None
+    if parsed.host is not None and "@" in parsed.host:
+        raise SourceError(
+            f"database URL {masked!r}: the user or password holds an unencoded '@'; "
+            "percent-encode it as %40"
+        )
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     shown = _show(parsed)
+    _check_duckdb_file(parsed, shown)
     try:
         return sa.create_engine(parsed)
     except NoSuchModuleError:
@@ -81,6 +107,23 @@ def create_engine_from_url(url: str) -> Engine:
             f"database URL {shown}: the driver for {parsed.drivername!r} is not installed "
             f"({exc.name or exc}); install it in this environment"
         ) from None
+
+
+def _check_duckdb_file(url: URL, shown: str) -> None:
+    """A DuckDB file opened read-only must exist: say so, rather than "unknown table" later."""
+    if url.get_backend_name() != "duckdb":
+        return
+    mode = url.query.get("access_mode")
+    database = url.database or ""
+    if not isinstance(mode, str) or mode.lower() != "read_only":
+        return
+    if database in ("", ":memory:") or database.startswith(("md:", "motherduck:")):
+        return
+    if not Path(database).is_file():
+        raise SourceError(
+            f"the DuckDB file {database} does not exist ({shown}); check source.url in the "
+            "project file (a relative path is relative to the project file's directory)"
+        )
 
 
 @dataclass(frozen=True)
@@ -360,8 +403,9 @@ class _Translate:
         source = self.source
         url = source.engine.url
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        if url.password:
-            detail = detail.replace(str(url.password), "***")
+        for password in _passwords(url):
+            detail = detail.replace(password, "***")
+        detail = mask_password(detail)
         if isinstance(exc, sa.exc.OperationalError) and _cannot_connect(source.engine):
             raise SourceError(
                 f"cannot connect to {_show(url)}: {detail}; "
@@ -457,12 +501,25 @@ def _format_key(key: Sequence[str], values: Sequence[Any]) -> str:
 
 
 def mask_password(text: str) -> str:
-    """Text with the password of any URL in it replaced by ***."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """Text with every password SQLAlchemy or libpq would take replaced by ***: a URL's
+    userinfo password (an unencoded "@" in it included), `password=` query parameters, libpq
+    key/value and ODBC `PWD=` settings."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _KEY_PASSWORD.sub(r"\1***", text)
+    return _ENCODED_PASSWORD.sub(r"\1***", text)
+
+
+def _passwords(url: URL) -> list[str]:
+    """The passwords a URL holds: its userinfo password and password query parameters."""
+    found = [str(url.password)] if url.password else []
+    for key, value in url.query.items():
+        if re.fullmatch(_PASSWORD_KEYS, key, re.IGNORECASE):
+            found += [value] if isinstance(value, str) else list(value)
+    return [p for p in found if p]
 
 
 def _show(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    return mask_password(url.render_as_string(hide_password=False))
 
 
 def _cannot_connect(engine: Engine) -> bool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -20,7 +22,7 @@ EXIT_DIFFERS = 4
 
 @click.group()
 @click.version_option(package_name="kintone-sync")
-@click.option("-v", "--verbose", is_flag=True, help="Log each request retry and each batch.")
+@click.option("-v", "--verbose", is_flag=True, help="Log retries and batches; print tracebacks.")
 def main(verbose: bool) -> None:
     """Sync warehouse tables into Kintone apps."""
     logging.basicConfig(
@@ -51,17 +53,40 @@ output_option = click.option(
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Our errors as one message and an exit code; anything else is a bug and shows its trace."""
+    """Every error as one line and an exit code: ours say what to fix; anything else is a bug,
+    named by its type, with the traceback under `-v`."""
     from connector.errors import ConfigError, KintoneSyncError, PreflightError
 
     try:
         yield
     except (ConfigError, PreflightError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        _fail(exc, EXIT_USAGE)
     except KintoneSyncError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        _fail(exc, EXIT_ERROR)
+    except click.ClickException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into one line
+        _fail(exc, EXIT_ERROR, unexpected=True)
+
+
+def _fail(exc: Exception, code: int, *, unexpected: bool = False) -> NoReturn:
+    from connector.source import mask_password
+
+    verbose = _verbose()
+    if verbose:
+        click.echo(mask_password("".join(traceback.format_exception(exc))), err=True, nl=False)
+    text = mask_password(str(exc))
+    if unexpected:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        hint = "" if verbose else "; run with -v for the traceback"
+        text = f"unexpected {type(exc).__name__}: {first}{hint}"
+    click.echo(f"error: {text}", err=True)
+    sys.exit(code)
+
+
+def _verbose() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("verbose"))
 
 
 from connector.cli import emulator, history, project, runs  # noqa: E402  (registers commands)

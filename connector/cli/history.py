@@ -91,6 +91,10 @@ def rejects(job: str, fmt: str, target: Path | None, project_file: Path) -> None
         }
         for r in found
     ]
+    refused_rows = len({json.dumps(r.pk, default=str) for r in found})
+    counted = f"{refused_rows} refused row(s)"
+    if len(rows) != refused_rows:
+        counted += f", {len(rows)} reasons"
     if fmt == "json":
         text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     elif fmt == "csv":
@@ -99,18 +103,38 @@ def rejects(job: str, fmt: str, target: Path | None, project_file: Path) -> None
             buffer, fieldnames=["key", "field", "code", "message", "error_id", "run", "at"]
         )
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         text = buffer.getvalue()
     else:
-        lines = [f"{len(rows)} refused row(s) of job {job}"]
-        lines += [
-            f"  {r['key']}  {r['field'] or '-'}: {r['message']} [{r['code']}]"
-            + (f" (id {r['error_id']})" if r["error_id"] else "")
-            for r in rows
-        ]
+        lines = [f"{counted} of job {job}"]
+        for r in rows:
+            ref = f" (id {r['error_id']})" if r["error_id"] else ""
+            line = f"  {r['key']}  {r['field'] or '-'}: {r['message']} [{r['code']}]{ref}"
+            lines.append(one_line(line))
         text = "\n".join(lines) + "\n"
     if target is not None:
         target.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {len(rows)} refused row(s) to {target}")
+        click.echo(f"wrote {counted} to {target}")
     else:
         click.echo(text, nl=False)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection):
+# https://owasp.org/www-community/attacks/CSV_Injection
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet will show as text: a leading `'` before a formula start."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def one_line(text: str) -> str:
+    """Text for one terminal line: line breaks and other control characters escaped, so a
+    message from Kintone or the warehouse cannot forge lines or move the cursor."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 
 def _summary(report: SyncReport) -> str:
+    from connector.cli.history import one_line
+
     verb = "would be " if report.dry_run else ""
     lines = [
         f"{report.job} -> app {report.app} ({report.mode}{', dry run' if report.dry_run else ''})",
@@ -48,7 +50,7 @@ def _summary(report: SyncReport) -> str:
         key = str(r.key)
         where = f" field {r.field}" if r.field else ""
         ref = f" (id {r.error_id})" if r.error_id else ""
-        lines.append(f"  refused row {key}{where}: {r.message} [{r.code}]{ref}")
+        lines.append(one_line(f"  refused row {key}{where}: {r.message} [{r.code}]{ref}"))
     if len(report.refusals) > 20:
         lines.append(f"  ... and {len(report.refusals) - 20} more refusals (--output json)")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -12,7 +13,14 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from connector.errors import KintoneError, PermanentKintoneError, TransientKintoneError
@@ -102,16 +110,45 @@ class KintoneClient:
 
         retrying = Retrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_any(stop_after_attempt(self.retry.attempts), _StopWhen(self._asks_too_long)),
             wait=self._wait,
             sleep=self.sleep,
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                return send()
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return send()
+        except TransientKintoneError as exc:
+            if self._too_long(exc):
+                raise self._given_up(exc) from exc
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _too_long(self, exc: BaseException | None) -> bool:
+        """Kintone asked for a longer pause (Retry-After) than max_backoff_seconds allows."""
+        retry_after = exc.retry_after if isinstance(exc, KintoneError) else None
+        return retry_after is not None and retry_after > self.retry.max_backoff_seconds
+
+    def _asks_too_long(self, state: RetryCallState) -> bool:
+        return self._too_long(state.outcome.exception() if state.outcome else None)
+
+    def _given_up(self, exc: TransientKintoneError) -> TransientKintoneError:
+        return TransientKintoneError(
+            f"{exc.kintone_message}; Kintone asked to wait {exc.retry_after:.0f} s "
+            f"(Retry-After), longer than retry.max_backoff_seconds "
+            f"({self.retry.max_backoff_seconds:g} s): given up for this run, the next run "
+            "sends it again",
+            status=exc.status,
+            code=exc.code,
+            error_id=exc.error_id,
+            errors=exc.errors,
+            app=exc.app,
+            bulk_index=exc.bulk_index,
+            ambiguous=exc.ambiguous,
+            retry_after=exc.retry_after,
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -155,10 +192,8 @@ class KintoneClient:
                     response = self.http.request(method, f"{path}?{query}" if query else path)
             else:
                 response = self.http.request(method, path, json=params)
-        except httpx.TimeoutException as exc:
-            raise _ambiguous(f"no answer in time from {method} {path}", app) from exc
         except httpx.TransportError as exc:
-            raise _ambiguous(f"connection lost during {method} {path}: {exc}", app) from exc
+            raise _transport_error(exc, f"{method} {path}", app) from exc
         if response.status_code >= 400:
             raise translate(response, app)
         return response.json() if response.content else {}
@@ -233,13 +268,23 @@ class KintoneClient:
             try:
                 response = self.http.post(path, files={"file": (name, data, content_type)})
             except httpx.TransportError as exc:
-                raise _ambiguous(f"connection lost uploading {name}", None) from exc
+                raise _transport_error(exc, f"uploading {name}", None) from exc
             if response.status_code >= 400:
                 raise translate(response, None)
             return str(response.json()["fileKey"])
 
         # An upload repeated after a lost answer only leaves an unused upload key behind.
         return self._retried(send, idempotent=True)
+
+
+class _StopWhen(stop_base):
+    """A tenacity stop condition from a predicate on the retry state."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.predicate(retry_state)
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
@@ -263,6 +308,51 @@ def _text(value: Any) -> str:
 
 def _ambiguous(message: str, app: Any) -> TransientKintoneError:
     return TransientKintoneError(message, app=app, ambiguous=True)
+
+
+def _transport_error(exc: httpx.TransportError, doing: str, app: Any) -> KintoneError:
+    """A failure below HTTP as our error. The exception's own text is left out where it may
+    repeat a header value (an API token) or a proxy URL."""
+    where = _host_port(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TransientKintoneError(f"no connection to {where} in time during {doing}", app=app)
+    if isinstance(exc, httpx.TimeoutException):
+        return _ambiguous(f"no answer in time from {doing}", app)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        # The request could not even be built: retrying sends the same broken request.
+        return PermanentKintoneError(
+            f"the request for {doing} could not be sent ({type(exc).__name__}); check base_url "
+            "and that the credentials hold printable ASCII only",
+            app=app,
+        )
+    if isinstance(exc, httpx.ProxyError):
+        return TransientKintoneError(
+            f"the proxy refused or failed the connection to {where} during {doing}; "
+            "check the connection's proxy setting",
+            app=app,
+        )
+    if isinstance(exc, httpx.ConnectError):
+        # No connection was made, so Kintone cannot have acted: safe to repeat, even an insert.
+        return TransientKintoneError(
+            f"cannot connect to {where} during {doing}: {_reason(exc)}; check base_url, the "
+            "proxy, and that the host answers on that port",
+            app=app,
+        )
+    return _ambiguous(f"connection lost during {doing}: {_reason(exc)}", app)
+
+
+def _host_port(exc: httpx.TransportError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an exception raised without its request
+        return "the server"
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return f"{url.host}:{port}" if port else url.host
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def translate(response: httpx.Response, app: Any) -> KintoneError:
@@ -314,8 +404,12 @@ def _error(
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds; None when absent, or not a finite number of seconds."""
     value = response.headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
 import time
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -66,7 +67,8 @@ def client_options(
     are on the same domain, so token requests use them too.
 
     Raises:
-        ConfigError: the certificate file is missing or its password variable is not set.
+        ConfigError: the certificate file is missing or cannot be loaded, or its password
+            variable is not set.
     """
     cert: Any = None
     if conn.client_cert is not None:
@@ -77,6 +79,16 @@ def client_options(
         password = (
             secret(conn.client_cert.password_env, env) if conn.client_cert.password_env else None
         )
+        try:
+            # Loaded once here so that a bad file is a one-line error, not an SSLError later.
+            ssl.create_default_context().load_cert_chain(str(cert_file), key_file, password)
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or "unreadable"
+            raise ConfigError(
+                f"client certificate {cert_file} cannot be loaded ({reason}); give a PEM file "
+                "with its key (or key_file), and the right password_env",
+                key="client_cert",
+            ) from None
         cert = (str(cert_file), key_file, password)
     return {
         "timeout": conn.timeout_seconds,

@@ -6,6 +6,7 @@ import math
 import mimetypes
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -22,7 +23,10 @@ Converter = Callable[[Any], Any]
 OCTET_STREAM = "application/octet-stream"
 # API.md §5.1: half-width digits, a sign, a point and an exponent.
 # [0-9], not \d: \d also matches full-width digits, which Kintone refuses.
-_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# No two digit runs side by side: `[0-9]+\.?[0-9]*` backtracked quadratically on long text.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_PLAIN_DIGITS = 1000
+"""A number written out longer than this is refused; Kintone's NUMBER holds at most 30 digits."""
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 _LISTED_OPTIONS = 10
@@ -49,6 +53,7 @@ class ConvertOptions:
     timezone: ZoneInfo = ZoneInfo("UTC")
     separator: str | None = None
     base_dir: Path | None = None
+    """The directory FILE paths resolve inside (the working directory when None)."""
     max_length: int | None = None
     options: frozenset[str] | None = None
     min_length: int | None = None
@@ -89,7 +94,10 @@ def converter(field_type: FieldType, options: ConvertOptions = ConvertOptions())
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's 4,300-digit str() limit
+        return f"an {type(value).__name__} of thousands of digits"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -107,7 +115,17 @@ def _is_empty(value: Any) -> bool:
 
 
 def _plain(number: Decimal) -> str:
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and len(number.as_tuple().digits) + abs(exponent) > _PLAIN_DIGITS:
+        raise _reject(number, f"has more than {_PLAIN_DIGITS:,} digits written out")
     return format(number, "f")
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # past Python's 4,300-digit str() limit
+        raise _reject(value, f"has more than {_PLAIN_DIGITS:,} digits written out") from None
 
 
 def _float_text(value: float) -> str:
@@ -127,7 +145,7 @@ def _text(value: Any, options: ConvertOptions) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return _int_text(value)
     if isinstance(value, Decimal):
         return _plain(value)
     if isinstance(value, float):
@@ -181,7 +199,7 @@ def _number(value: Any, options: ConvertOptions) -> str:
     if isinstance(value, bool):
         raise _reject(value, "is a boolean; cast it to 1/0 in the query for a NUMBER field")
     if isinstance(value, int):
-        text = str(value)
+        text = _int_text(value)
     elif isinstance(value, Decimal | float):
         number = value if isinstance(value, Decimal) else Decimal(repr(value))
         if not number.is_finite():
@@ -246,7 +264,10 @@ def _check_number(value: Any, text: str, options: ConvertOptions) -> str:
 
 def _local(value: datetime, options: ConvertOptions) -> datetime:
     """The wall-clock time in options.timezone; naive values are already in it."""
-    return value.astimezone(options.timezone) if value.tzinfo else value
+    try:
+        return value.astimezone(options.timezone) if value.tzinfo else value
+    except OverflowError:
+        raise _reject(value, "falls outside the years 1-9999 in the mapping's timezone") from None
 
 
 def _date(value: Any, options: ConvertOptions) -> str | None:
@@ -327,10 +348,16 @@ def _labels(value: Any, options: ConvertOptions) -> list[str]:
         parts = value.split(options.separator or ",")
         return [part.strip() for part in parts if part.strip()]
     if isinstance(value, list | tuple):
-        return [
-            item if isinstance(item, str) else str(item) for item in value if not _is_empty(item)
-        ]
+        return [_label(item) for item in value if not _is_empty(item)]
     raise _reject(value, "is not a list; give a list or delimited text such as 'A,B'")
+
+
+def _label(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, int):
+        return _int_text(item)
+    return str(item)
 
 
 def _check_options(value: Any, labels: list[str], options: ConvertOptions) -> None:
@@ -361,7 +388,7 @@ def _single_choice(value: Any, options: ConvertOptions) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _reject(value, "is not an option label; cast the column to text in the query")
-    label = str(value)
+    label = _label(value)
     _check_options(value, [label], options)
     return label
 
@@ -396,24 +423,70 @@ def _files(value: Any, options: ConvertOptions) -> list[FileUpload]:
 def _uploads(value: Any, options: ConvertOptions) -> list[FileUpload]:
     if _is_empty(value) or value == "":
         return []
-    if isinstance(value, bytes | bytearray | memoryview):
-        return [FileUpload(name="file", data=bytes(value), content_type=OCTET_STREAM)]
-    if isinstance(value, str | os.PathLike):
-        return [_read_file(Path(value), value, options)]
     if isinstance(value, list | tuple):
-        return [upload for item in value for upload in _uploads(item, options)]
+        # One level only: the items are the files.
+        return [_file(item, options) for item in value if not _is_empty(item) and item != ""]
+    return [_file(value, options)]
+
+
+def _file(value: Any, options: ConvertOptions) -> FileUpload:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return FileUpload(name="file", data=bytes(value), content_type=OCTET_STREAM)
+    if isinstance(value, str | os.PathLike):
+        return _read_file(value, options)
     raise _reject(value, "is not a file; FILE fields take bytes, a path or a list of paths")
 
 
-def _read_file(path: Path, value: Any, options: ConvertOptions) -> FileUpload:
-    full = options.base_dir / path if options.base_dir is not None else path
-    try:
-        data = full.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+def _read_file(value: str | os.PathLike[str], options: ConvertOptions) -> FileUpload:
+    """The file at a path inside the files directory; anything that leaves it is refused.
+
+    The path is resolved (symlinks followed) and must stay inside the directory; the file is
+    opened without following a last symlink and without blocking (a FIFO), and must be a
+    regular file: `/proc/self/environ`, `../secrets` and links out of the directory are never
+    read.
+    """
+    root = (options.base_dir or Path.cwd()).resolve()
+    where = f"the files directory {str(root)!r}"
+    text = os.fspath(value)
+    if not isinstance(text, str) or "\x00" in text:
+        raise _reject(value, "is not a usable path")
+    path = Path(text)
+    if path.is_absolute():
         raise _reject(
-            value, f"cannot be read from {str(full)!r} ({reason}); check the path"
-        ) from None
+            value,
+            f"is an absolute path; FILE paths are relative to {where} "
+            "(set files_dir in the mapping to read from another directory)",
+        )
+    try:
+        # Containment first, so a path out of the directory is refused whether it exists or not.
+        full = (root / path).resolve()
+        if full.is_relative_to(root):
+            full = full.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        reason = getattr(exc, "strerror", None) or "a symlink loop"
+        shown = str(root / path)
+        raise _reject(value, f"cannot be read from {shown!r} ({reason}); check the path") from None
+    if not full.is_relative_to(root):
+        how = "a symlink that leads" if ".." not in path.parts else "a path that leads"
+        raise _reject(
+            value,
+            f"is {how} outside {where}; FILE paths must stay inside it "
+            "(set files_dir in the mapping to read from another directory)",
+        )
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _reject(value, f"cannot be read ({exc.strerror}); check the path") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _reject(value, "is not a regular file; FILE fields upload files only")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise _reject(value, f"cannot be read ({exc.strerror}); check the path") from None
+    finally:
+        os.close(fd)
     content_type = mimetypes.guess_type(full.name)[0] or OCTET_STREAM
     return FileUpload(name=full.name, data=data, content_type=content_type)
 

@@ -15,7 +15,7 @@ from connector.errors import ConfigError, ValueRejectedError
 from connector.mapping.convert import Converter, ConvertOptions, converter
 from connector.mapping.fields import INSERT_ONLY, WRITABLE, FieldType
 from connector.mapping.form import Field, Form
-from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec
+from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec, template_parts
 
 MAX_TABLE_ROWS = 4_999
 """Rows one SUBTABLE may hold: Kintone takes fewer than 5,000 (docs/mappings.md)."""
@@ -150,7 +150,7 @@ class Mapper:
         options = ConvertOptions(
             timezone=_zone(fm.timezone or self.spec.timezone),
             separator=fm.separator,
-            base_dir=self.base_dir,
+            base_dir=_files_dir(self.base_dir, fm.files_dir),
             max_length=max_length,
             options=f.options or None,
             min_length=f.min_length if ftype in _TEXT_LIMITED else None,
@@ -274,12 +274,25 @@ def _pick(source: FieldMap, row: Row) -> Any:
             raise KeyError(f"the source has no column {source.column!r}")
         return row[source.column]
     if source.template is not None:
-        values = {k: "" if _is_null(v) else v for k, v in row.items()}
-        try:
-            return source.template.format_map(values)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"template {source.template!r} cannot be filled: {exc}") from exc
+        # Plain substitution, never str.format: the template was checked to hold {column} only.
+        pieces = []
+        for literal, column in template_parts(source.template):
+            pieces.append(literal)
+            if column is None:
+                continue
+            if column not in row:
+                raise KeyError(f"template {source.template!r}: the source has no column {column!r}")
+            value = row[column]
+            pieces.append("" if _is_null(value) else _template_text(value))
+        return "".join(pieces)
     return source.value
+
+
+def _template_text(value: Any) -> str:
+    try:
+        return str(value)
+    except ValueError:  # an integer past Python's 4,300-digit str() limit
+        raise ValueRejectedError(f"a {type(value).__name__} too long to write as text") from None
 
 
 def _is_null(value: Any) -> bool:
@@ -299,6 +312,13 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return str(exc.args[0]) if exc.args else str(exc)
     return str(exc)
+
+
+def _files_dir(base_dir: Path | None, files_dir: str | None) -> Path | None:
+    """Where a FILE field's paths resolve: `files_dir` under the project directory, or it."""
+    if files_dir is None:
+        return base_dir
+    return (base_dir or Path.cwd()) / files_dir
 
 
 def _zone(name: str) -> ZoneInfo:

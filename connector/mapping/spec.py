@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import math
-import re
+import string
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.errors import ConfigError
+from connector.yamlfile import load_yaml
 
 # Kintone's own settings tables (CData-style names) hold permissions, automations and
 # notifications, not records people enter; a sync never writes them.
@@ -28,11 +29,50 @@ REFUSED_TABLES = frozenset(
     }
 )
 RECORD_ID = "$id"
-_PLACEHOLDER = re.compile(r"\{([^{}:!]+)[^{}]*\}")
+
+
+@functools.lru_cache(maxsize=256)
+def template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template as (literal text, column or None) pairs; `{{` and `}}` are literal braces.
+
+    Only `{column}` is taken: no format spec, conversion, attribute or index, so a value from
+    the warehouse cannot choose a width that fills the memory (`{x:>999999999}`).
+
+    Raises:
+        ValueError: anything else between braces, or an unmatched brace.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(
+            f"template {template!r}: {exc}; write {{column}}, and {{{{ or }}}} for a brace"
+        ) from None
+    parts: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parsed:
+        if name is None:
+            parts.append((literal, None))
+            continue
+        column = name.strip()
+        if spec or conversion or not column or any(c in column for c in ".[]{}"):
+            shown = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+            raise ValueError(
+                f"template {template!r}: {shown} is not a plain {{column}} placeholder; "
+                "templates take column names only (no format specs, conversions, attributes "
+                "or indexes): format the value in the source query instead"
+            )
+        parts.append((literal, column))
+    return tuple(parts)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no coercion, so YAML's `app: ON` (a boolean) is not read as app 1, nor 1.0 as 1.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FieldMap(_Strict):
@@ -43,7 +83,7 @@ class FieldMap(_Strict):
     value: Any = None
     """A constant written to every record."""
     template: str | None = None
-    """Text with `{column}` placeholders, Python format syntax: `"{first} {last}"`."""
+    """Text with `{column}` placeholders: `"{first} {last}"`; `{{` and `}}` for braces."""
     separator: str | None = None
     """For check box, multi-select and user/organization/group fields given as delimited text."""
     timezone: str | None = None
@@ -61,6 +101,10 @@ class FieldMap(_Strict):
         if isinstance(value, dict):
             return {map_key(k): v for k, v in value.items()}
         return value
+
+    files_dir: str | None = None
+    """For FILE fields: the directory the column's paths are relative to, itself relative to
+    the project directory (the default). Paths that leave it are refused."""
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldMap:
@@ -92,12 +136,19 @@ class FieldMap(_Strict):
             "mapping file, or give a default:"
         )
 
+    @field_validator("template")
+    @classmethod
+    def _plain_placeholders(cls, template: str | None) -> str | None:
+        if template is not None:
+            template_parts(template)
+        return template
+
     def columns(self) -> list[str]:
         """The source columns this value reads."""
         if self.column is not None:
             return [self.column]
         if self.template is not None:
-            return [m.group(1).strip() for m in _PLACEHOLDER.finditer(self.template)]
+            return [c for _, c in template_parts(self.template) if c is not None]
         return []
 
 
@@ -251,32 +302,16 @@ def load_mapping(path: str | Path) -> MappingSpec:
     """Read and validate a mapping file.
 
     Raises:
-        ConfigError: the file is missing, not YAML, or breaks a rule; names the file and key.
+        ConfigError: the file is missing, not YAML, repeats a key, or breaks a rule; names the
+            file, the line and the key.
     """
-    path = Path(path)
+    file = load_yaml(Path(path), "mapping file")
+    if not isinstance(file.data, dict | None):
+        raise ConfigError("a mapping file must be a mapping of keys", file=str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the mapping file: {exc.strerror}", file=str(path)) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
-    try:
-        return MappingSpec.model_validate(data or {})
+        return MappingSpec.model_validate(file.data or {})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc), file=str(path)) from exc
-
-
-def _explain(exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key; check the spelling against docs/mappings.md"
-        elif err["type"] == "missing":
-            message = "required key is missing"
-        problems.append(f"{where}: {message}")
-    return "; ".join(problems)
+        raise file.explain(exc) from None  # pydantic repeats the input: a proxy password
 
 
 def json_schema() -> dict[str, Any]:

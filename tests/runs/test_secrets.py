@@ -13,6 +13,7 @@ import duckdb
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from connector.emulator import Seed, load_seed
 
@@ -62,7 +63,8 @@ class Evidence:
     def files(self) -> None:
         """Every file under the project but the project file itself (the user's input)."""
         for path in sorted(self.root.rglob("*")):
-            if path.is_file() and path.name != PROJECT_FILE:
+            # Symlinks are the test's own bait (FILE paths that point out of the project).
+            if path.is_file() and not path.is_symlink() and path.name != PROJECT_FILE:
                 self.look(str(path.relative_to(self.root)), path.read_bytes())
 
     def command(self, *args: str, env: dict[str, str], expect: int) -> str:
@@ -239,4 +241,87 @@ def test_a_state_database_password_appears_in_no_output_and_no_table(
     finally:
         engine.dispose()
     assert runs == 3  # the run, and the two runs that refused a row
+    evidence.assert_clean()
+
+
+FILE_SECRET = "CANARY-file-8d2b"
+"""In a file beside the project, which a FILE path must not reach."""
+ENV_SECRET = "CANARY-env-4c7a"
+"""In the process environment, which /proc/self/environ would give away."""
+QUERY_PASSWORD = "CANARYQP-77f1"
+PROXY_PASSWORD = "CANARY-proxy-3a9e"
+
+ESCAPING_PATHS = """
+select customer_id, full_name,
+    case customer_id
+        when 'C-000001' then '/proc/self/environ'
+        when 'C-000002' then '../outside-{tag}.txt'
+        when 'C-000003' then 'docs/leak.txt'
+        else 'docs/ok.txt'
+    end as path
+from customers
+"""
+
+
+def test_hostile_inputs_leak_no_secret(tmp_path: Path, canary_seed: Seed) -> None:
+    """A token read with its newline, FILE paths out of the project, a password as a URL
+    parameter and in a proxy, all under -v: no secret in any output, file or record."""
+    root = tmp_path / "project"
+    root.mkdir()
+    tag = uuid.uuid4().hex[:8]
+    outside = tmp_path / f"outside-{tag}.txt"
+    outside.write_text(FILE_SECRET)
+    (root / "docs").mkdir()
+    (root / "docs" / "ok.txt").write_text("attached")
+    (root / "docs" / "leak.txt").symlink_to(outside)
+    evidence = Evidence(root, [TOKEN, FILE_SECRET, ENV_SECRET, QUERY_PASSWORD, PROXY_PASSWORD])
+    env = cli_env(KINTONE_API_TOKEN=TOKEN + "\r\n", CANARY_SECRET=ENV_SECRET)
+    files = {
+        "app": "CUST",
+        "source": {"query": ESCAPING_PATHS.format(tag=tag), "primary_key": ["customer_id"]},
+        "key": "customer_id",
+        "fields": {"customer_id": "customer_id", "name": "full_name", "attachment": "path"},
+    }
+    with served(canary_seed) as port:
+        project(root, port)
+        write_project(root, port, {"files": files}, attempts=3)
+        # The token with its line break works: every row lands but the three that escape.
+        outputs = [evidence.command("run", "files", env=env, expect=3)]
+        outputs.append(evidence.command("rejects", "files", env=env, expect=0))
+        outputs.append(evidence.command("rejects", "files", "--format", "csv", env=env, expect=0))
+        records = records_of(port)
+        # A password as a URL query parameter, in an error that prints the URL.
+        path = root / PROJECT_FILE
+        data = yaml.safe_load(path.read_text())
+        data["source"]["url"] = f"duckdb:///missing.duckdb?password={QUERY_PASSWORD}"
+        path.write_text(yaml.safe_dump(data))
+        outputs.append(evidence.command("check", "files", env=env, expect=1))
+        # A proxy URL holding a password, and a port that is not a number.
+        data["source"]["url"] = "duckdb:///warehouse.duckdb"
+        data["connections"]["default"]["proxy"] = f"http://etl:{PROXY_PASSWORD}@proxy:port"
+        path.write_text(yaml.safe_dump(data))
+        outputs.append(evidence.command("check", "files", env=env, expect=2))
+    evidence.files()
+    joined = "\n".join(outputs)
+    assert len(records) == 197
+    assert {r["customer_id"]["value"] for r in records}.isdisjoint(
+        {"C-000001", "C-000002", "C-000003"}
+    )
+    assert "3 refused row(s) of job files" in joined
+    assert "is an absolute path" in joined
+    assert "a symlink that leads outside the files directory" in joined
+    assert "missing.duckdb does not exist" in joined
+    assert "password=***" in joined
+    assert "proxy is not a valid URL" in joined
+    evidence.assert_clean()
+
+
+def test_a_state_url_password_parameter_appears_in_no_error(tmp_path: Path) -> None:
+    # The CLI masks every line it prints with source.mask_password, whatever raised.
+    evidence = Evidence(tmp_path, [QUERY_PASSWORD])
+    build_warehouse(tmp_path / "warehouse.duckdb", 5)
+    url = f"postgresql://etl@127.0.0.1:1/state?password={QUERY_PASSWORD}"
+    write_project(tmp_path, 1, {"customers": sample_mapping()}, state_url=url)
+    output = evidence.command("runs", env=cli_env(), expect=1)
+    assert "127.0.0.1:1" in output
     evidence.assert_clean()

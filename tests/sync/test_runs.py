@@ -339,7 +339,8 @@ def test_retry_after_is_honoured(sample_seed: Seed) -> None:
     slept: list[float] = []
     with emulator_client(sample_seed) as http:
         faults(http).add(FaultRule(path="app.json", code="GAIA_TO04", retry_after=7))
-        client = KintoneClient(http, retry=NO_WAIT, sleep=slept.append)
+        retry = RetryPolicy(attempts=4, backoff_seconds=0, max_backoff_seconds=30)
+        client = KintoneClient(http, retry=retry, sleep=slept.append)
         assert client.app_info(1)["appId"] == "1"
     assert slept == [7.0]
 
