@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from . import values
+from . import calc, process, values
 from .errors import ApiError, api_error, invalid, invalid_one
 from .params import is_integer_text
 from .schema import UPDATE_KEY_TYPES, WRITABLE_TYPES, FieldDef, FieldType
@@ -120,6 +120,8 @@ class RecordWriter:
         if key is not None:
             stored[key[0].code] = key[1]
         self._copy_lookups(app, stored, entries, actor)
+        process.start(self.domain, app, stored)
+        calc.compute({**app.schema.fields, **app.schema.inner}, app.schema.tables, stored)
         record = StoredRecord(self.domain.new_record_id(app), 1, stored)
         self._check(app, record, prefix, errors)
         if not _has_errors_for(errors, prefix):
@@ -210,6 +212,7 @@ class RecordWriter:
                 merged[f.code] = {"code": actor.user.code, "name": actor.user.name}
             elif f.type is FieldType.UPDATED_TIME:
                 merged[f.code] = now_minute()
+        calc.compute({**app.schema.fields, **app.schema.inner}, app.schema.tables, merged)
         record = StoredRecord(existing.id, existing.revision + 1, merged)
         # Kintone validates the merged record: a field made required later blocks updates of old
         # records until it is filled (API.md §5.2, other rules).

@@ -184,3 +184,8 @@ class AppSchema:
             if f.lookup:
                 copies.update(str(m["field"]) for m in f.lookup.get("fieldMappings") or [])
         return cls(fields=fields, inner=inner, lookup_copies=frozenset(copies))
+
+    @property
+    def tables(self) -> dict[str, FieldDef]:
+        """The SUBTABLE fields, by code."""
+        return {c: f for c, f in self.fields.items() if f.type is FieldType.SUBTABLE}
