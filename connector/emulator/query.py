@@ -39,7 +39,7 @@ _TEXT = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.LINK})
 _LONG_TEXT = frozenset({FieldType.MULTI_LINE_TEXT, FieldType.RICH_TEXT})
 _DATETIMES = frozenset({FieldType.DATETIME, FieldType.CREATED_TIME, FieldType.UPDATED_TIME})
 _MULTI = frozenset({FieldType.CHECK_BOX, FieldType.MULTI_SELECT})
-_SINGLE_CHOICE = frozenset({FieldType.RADIO_BUTTON, FieldType.DROP_DOWN, FieldType.STATUS})
+_SINGLE_CHOICE = frozenset({FieldType.RADIO_BUTTON, FieldType.DROP_DOWN})
 _USERS = ENTITY_TYPES | {FieldType.CREATOR, FieldType.MODIFIER, FieldType.STATUS_ASSIGNEE}
 _COMPARE = frozenset({"=", "!=", ">", "<", ">=", "<="})
 # Operators each kind of field accepts (Kintone's query operator table, API.md §8 GAIA_IQ03).
@@ -52,6 +52,9 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "time": _COMPARE,
     "multi": frozenset({"in", "not in"}),
     "choice": frozenset({"in", "not in"}),
+    # STATUS takes `=` as well: `ステータス = "未処理"` matched on a real domain
+    # (SonicGarden/kintone-emulator, packages/core/tests/api/record/status.test.ts).
+    "status": frozenset({"=", "!=", "in", "not in"}),
     "users": frozenset({"in", "not in"}),
     "file": frozenset({"like", "not like"}),
 }
@@ -423,7 +426,7 @@ class _Parser:
             lo, hi = self._interval(field, value)
             normalise = _date_key(field)
             return self._each(field, lambda v: _in_interval(op, normalise(v), lo, hi))
-        if field.kind == "text":
+        if field.kind in ("text", "status"):
             text = str(self._resolve(value))
             if op == "=":
                 return self._each(field, lambda v: (v or "") == text)
@@ -536,6 +539,8 @@ def _kind(f: FieldDef) -> str | None:
         return "multi"
     if t in _SINGLE_CHOICE:
         return "choice"
+    if t is FieldType.STATUS:
+        return "status"
     if t in _USERS:
         return "users"
     if t is FieldType.FILE:
