@@ -116,7 +116,8 @@ def test_an_app_built_from_nothing_works_end_to_end(alice: TestClient) -> None:
     state = ok(alice.get("/k/v1/preview/app/deploy.json", params={"apps[0]": app}))
     assert state == {"apps": [{"app": str(app), "status": "SUCCESS"}]}
     fields = ok(alice.get("/k/v1/app/form/fields.json", params={"app": app}))
-    assert fields["revision"] == "5" and "lines" in fields["properties"]
+    assert fields["revision"] == "5"
+    assert "lines" in fields["properties"]
     got_layout = ok(alice.get("/k/v1/app/form/layout.json", params={"app": app}))["layout"]
     assert got_layout[2]["code"] == "lines"
     settings = ok(alice.get("/k/v1/app/status.json", params={"app": app}))
@@ -181,8 +182,10 @@ def test_update_renames_and_delete_removes_fields(alice: TestClient) -> None:
         )
     )
     props = ok(alice.get("/k/v1/preview/app/form/fields.json", params={"app": app}))["properties"]
-    assert "title" not in props and "qty" not in props
-    assert props["name"]["maxLength"] == "10" and props["name"]["required"] is True
+    assert "title" not in props
+    assert "qty" not in props
+    assert props["name"]["maxLength"] == "10"
+    assert props["name"]["required"] is True
     body = error(
         alice.request(
             "DELETE", "/k/v1/preview/app/form/fields.json", json={"app": app, "fields": ["nope"]}
