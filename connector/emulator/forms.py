@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import calc, process
+from . import formula, process
 from .errors import api_error, invalid_one
 from .params import as_bool, as_id, as_list
 from .schema import AppSchema, FieldType
@@ -339,7 +339,7 @@ def _deploy(api: KintoneApi, call: Call) -> tuple[Any, int]:
         if not revision_ok(item.get("revision"), settings.revision):
             raise api_error("GAIA_CO02")
         if not revert:
-            calc.validate_form(settings.properties)
+            formula.validate_form(settings.properties)
         targets.append((app, settings))
     for app, settings in targets:
         if revert:
