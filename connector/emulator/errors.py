@@ -89,6 +89,12 @@ CATALOG: dict[str, tuple[int, str]] = {
         "another user.",
     ),
     "GAIA_ST02": (400, "Your request failed. Process management is disabled for the app."),
+    "GAIA_QU02": (400, "offset must be 10000 or less."),
+    "GAIA_IQ07": (
+        400,
+        "The operator ({operator}) cannot be used with the field ({field}) in a table.",
+    ),
+    "GAIA_IQ10": (400, 'The field "{field}" has no option "{value}".'),
     "GAIA_RE02": (
         400,
         "The specified comment does not exist. The comment may have been deleted.",

@@ -439,6 +439,9 @@ def _get_layout(api: KintoneApi, call: Call) -> tuple[Any, int]:
 def _download(api: KintoneApi, call: Call) -> tuple[Any, int]:
     api.allow_files(call.principal, write=False)
     key = str(call.params.get("fileKey") or "")
+    if not key:
+        # 400 CB_VA01, not 404 (SonicGarden/kintone-emulator, tests/api/required-params.test.ts).
+        raise invalid_one("fileKey", "Required field.")
     stored = api.domain.files.get(key)
     if stored is None:
         raise api_error("GAIA_BL01", key=key)

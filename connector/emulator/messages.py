@@ -66,6 +66,23 @@ _TEMPLATES: list[tuple[str, str]] = [
         "またはアプリやフィールドの閲覧権限がありません。",
     ),
     ("No privilege to proceed.", "権限がありません。"),
+    ("offset must be 10000 or less.", "offset には 10,000 以下の値を指定してください。"),
+    ("limit must be 500 or less.", "limit には 500 以下の値を指定してください。"),
+    (
+        "The operator ({operator}) cannot be used with the field ({field}) in a table.",
+        "テーブルに設定している場合、{field}フィールドのフィールドタイプには、"
+        "演算子{operator}を使用できません。",
+    ),
+    (
+        "The operator ({operator}) cannot be used with the field ({field}).",
+        "{field}フィールドのフィールドタイプには演算子{operator}を使用できません。",
+    ),
+    (
+        'The field "{field}" has no option "{value}".',
+        "フィールド「{field}」の項目に「{value}」は存在しません。",
+    ),
+    ("Specified field ({field}) not found.", "指定されたフィールド（{field}）が見つかりません。"),
+    ("Query syntax is incorrect: {detail}", "クエリ記法が間違っています。"),
     (
         "Failed to update the status. The status or its settings may have been changed by "
         "another user.",
