@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import formula, process
+from . import formula, process, properties
 from .errors import api_error, invalid_one
 from .params import as_bool, as_id, as_list
 from .schema import AppSchema, FieldType
@@ -25,94 +25,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[["KintoneApi", "Call"], tuple[Any, int]]
 
-# The fields a new app starts with, by the creator's language. The Japanese codes and
-# `Record_number` are observed (SonicGarden/kintone-emulator, doc/kintone-behavior-notes.md §10);
-# the other English codes are the ones Kintone's English UI shows.
-_SYSTEM_FIELDS: dict[str, list[tuple[FieldType, str]]] = {
-    "ja": [
-        (FieldType.RECORD_NUMBER, "レコード番号"),
-        (FieldType.CREATOR, "作成者"),
-        (FieldType.CREATED_TIME, "作成日時"),
-        (FieldType.MODIFIER, "更新者"),
-        (FieldType.UPDATED_TIME, "更新日時"),
-        (FieldType.CATEGORY, "カテゴリー"),
-        (FieldType.STATUS, "ステータス"),
-        (FieldType.STATUS_ASSIGNEE, "作業者"),
-    ],
-    "en": [
-        (FieldType.RECORD_NUMBER, "Record_number"),
-        (FieldType.CREATOR, "Created_by"),
-        (FieldType.CREATED_TIME, "Created_datetime"),
-        (FieldType.MODIFIER, "Updated_by"),
-        (FieldType.UPDATED_TIME, "Updated_datetime"),
-        (FieldType.CATEGORY, "Categories"),
-        (FieldType.STATUS, "Status"),
-        (FieldType.STATUS_ASSIGNEE, "Assignee"),
-    ],
-}
-_SYSTEM_TYPES = frozenset(t for t, _ in _SYSTEM_FIELDS["en"])
-# The types that can hold "unique": true; Kintone drops the flag silently on the others
-# (SonicGarden/kintone-emulator, doc/kintone-behavior-notes.md §3).
-_UNIQUE_TYPES = frozenset(
-    {
-        FieldType.SINGLE_LINE_TEXT,
-        FieldType.NUMBER,
-        FieldType.LINK,
-        FieldType.DATE,
-        FieldType.DATETIME,
-    }
-)
-# CALC formats Kintone accepts; others answer CB_VA01 "must be one of the enum value"
-# (SonicGarden/kintone-emulator, doc/kintone-calc-behavior.md §1, §7).
-CALC_FORMATS = frozenset(
-    {"NUMBER", "NUMBER_DIGIT", "DATETIME", "DATE", "TIME", "HOUR_MINUTE", "DAY_HOUR_MINUTE"}
-)
-ENUM_MESSAGE = "must be one of the enum value"
-# What fields.json shows for a property the request left out, per type.
-_TEXT = {"minLength": "", "maxLength": "", "expression": "", "hideExpression": False}
-_DEFAULTS: dict[FieldType, dict[str, Any]] = {
-    FieldType.SINGLE_LINE_TEXT: {**_TEXT, "unique": False, "defaultValue": ""},
-    FieldType.LINK: {"minLength": "", "maxLength": "", "protocol": "WEB", "unique": False},
-    FieldType.MULTI_LINE_TEXT: {"defaultValue": ""},
-    FieldType.RICH_TEXT: {"defaultValue": ""},
-    FieldType.NUMBER: {
-        "minValue": "",
-        "maxValue": "",
-        "digit": False,
-        "unique": False,
-        "defaultValue": "",
-        "displayScale": "",
-        "unit": "",
-        "unitPosition": "BEFORE",
-    },
-    FieldType.CALC: {
-        "expression": "",
-        "format": "NUMBER",
-        "displayScale": "",
-        "hideExpression": False,
-        "unit": "",
-        "unitPosition": "BEFORE",
-    },
-    FieldType.DATE: {"unique": False, "defaultValue": "", "defaultNowValue": False},
-    FieldType.DATETIME: {"unique": False, "defaultValue": "", "defaultNowValue": False},
-    FieldType.TIME: {"defaultValue": "", "defaultNowValue": False},
-    FieldType.CHECK_BOX: {"defaultValue": [], "options": {}, "align": "HORIZONTAL"},
-    FieldType.MULTI_SELECT: {"defaultValue": [], "options": {}},
-    FieldType.RADIO_BUTTON: {"defaultValue": "", "options": {}, "align": "HORIZONTAL"},
-    FieldType.DROP_DOWN: {"defaultValue": "", "options": {}},
-    FieldType.USER_SELECT: {"defaultValue": [], "entities": []},
-    FieldType.ORGANIZATION_SELECT: {"defaultValue": [], "entities": []},
-    FieldType.GROUP_SELECT: {"defaultValue": [], "entities": []},
-    FieldType.FILE: {"thumbnailSize": "150"},
-}
-_NO_REQUIRED = _SYSTEM_TYPES | {
-    FieldType.SUBTABLE,
-    FieldType.REFERENCE_TABLE,
-    FieldType.GROUP,
-    FieldType.LABEL,
-    FieldType.SPACER,
-    FieldType.HR,
-}
 DISABLED_STATUS: dict[str, Any] = {"enable": False, "states": None, "actions": None}
 
 
@@ -141,17 +53,6 @@ def settings_of(domain: Domain, app: AppState) -> Settings:
         domain.settings[app.id] = found
     assert isinstance(found, Settings)
     return found
-
-
-def system_properties(language: str) -> dict[str, dict[str, Any]]:
-    """The properties of a new app's system fields, coded in the creator's language."""
-    out: dict[str, dict[str, Any]] = {}
-    for ftype, code in _SYSTEM_FIELDS.get(language, _SYSTEM_FIELDS["en"]):
-        prop: dict[str, Any] = {"type": ftype.value, "code": code, "label": code, "noLabel": False}
-        if ftype in (FieldType.CATEGORY, FieldType.STATUS, FieldType.STATUS_ASSIGNEE):
-            prop["enabled"] = False
-        out[code] = prop
-    return out
 
 
 # --- handlers ---------------------------------------------------------------------------------
@@ -186,7 +87,7 @@ def _create_app(api: KintoneApi, call: Call) -> tuple[Any, int]:
         name=name,
         guest_space=call.space,
         space=space if call.space is None else None,
-        properties=system_properties(call.locale),
+        properties=properties.system_properties(call.locale),
     )
     state = AppState(seed)
     api.domain.apps[app_id] = state
@@ -203,14 +104,14 @@ def _get_preview_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
 def _add_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
     """`POST preview/app/form/fields.json`: add fields to the preview form."""
     _, settings = _managed(api, call)
-    props = _properties_param(call)
-    existing = _all_codes(settings.properties)
+    props = properties.properties_param(call)
+    existing = properties.all_codes(settings.properties)
     added: dict[str, dict[str, Any]] = {}
     for key, prop in props.items():
         if key in existing or key in added:
             raise invalid_one(f"properties[{key}].code", "The field code is already in use.")
-        added[key] = _normalize(key, prop, existing | set(added))
-    _check_lookups(added, existing | _all_codes(added))
+        added[key] = properties.normalize(key, prop, existing | set(added))
+    properties.check_lookups(added, existing | properties.all_codes(added))
     result = _bump(settings, call.params.get("revision"))
     settings.properties.update(added)
     return result, 0
@@ -219,7 +120,7 @@ def _add_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
 def _update_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
     """`PUT preview/app/form/fields.json`: change fields; a new `code` renames the field."""
     _, settings = _managed(api, call)
-    props = _properties_param(call)
+    props = properties.properties_param(call)
     updated = dict(settings.properties)
     for key, change in props.items():
         old = updated.get(key)
@@ -232,15 +133,15 @@ def _update_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
             inner = dict(old.get("fields") or {})
             for inner_key, inner_change in change["fields"].items():
                 base = inner.get(inner_key, {})
-                inner[inner_key] = _normalize(inner_key, {**base, **inner_change}, set())
+                inner[inner_key] = properties.normalize(inner_key, {**base, **inner_change}, set())
             merged["fields"] = inner
         new_code = str(merged.get("code", key))
-        others = _all_codes({k: v for k, v in updated.items() if k != key})
-        merged = _normalize(new_code, {**merged, "code": new_code}, others)
+        others = properties.all_codes({k: v for k, v in updated.items() if k != key})
+        merged = properties.normalize(new_code, {**merged, "code": new_code}, others)
         updated = {
             (new_code if k == key else k): (merged if k == key else v) for k, v in updated.items()
         }
-    _check_lookups(updated, _all_codes(updated))
+    properties.check_lookups(updated, properties.all_codes(updated))
     result = _bump(settings, call.params.get("revision"))
     settings.properties = updated
     return result, 0
@@ -256,12 +157,12 @@ def _delete_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
         prop = settings.properties.get(code)
         if prop is None:
             raise api_error("GAIA_FC01", field=code)
-        if FieldType(prop["type"]) in _SYSTEM_TYPES:
+        if FieldType(prop["type"]) in properties.SYSTEM_TYPES:
             raise invalid_one(f"fields[{index}]", "This field cannot be deleted.")
     result = _bump(settings, call.params.get("revision"))
     settings.properties = {k: v for k, v in settings.properties.items() if k not in codes}
     if settings.layout is not None:
-        settings.layout = _drop_from_layout(settings.layout, set(codes))
+        settings.layout = properties.drop_from_layout(settings.layout, set(codes))
     return result, 0
 
 
@@ -281,12 +182,12 @@ def _put_layout(api: KintoneApi, call: Call) -> tuple[Any, int]:
     layout = call.params.get("layout")
     if not isinstance(layout, list):
         raise invalid_one("layout", "Required field.")
-    codes = _all_codes(settings.properties)
+    codes = properties.all_codes(settings.properties)
     seen: set[str] = set()
     for index, row in enumerate(layout):
         if not isinstance(row, Mapping) or row.get("type") not in ("ROW", "SUBTABLE", "GROUP"):
-            raise invalid_one(f"layout[{index}].type", ENUM_MESSAGE)
-        for code in _layout_codes(row):
+            raise invalid_one(f"layout[{index}].type", properties.ENUM_MESSAGE)
+        for code in properties.layout_codes(row):
             if code not in codes:
                 raise api_error("GAIA_FC01", field=code)
             if code in seen:
@@ -364,20 +265,20 @@ def _deploy_status(api: KintoneApi, call: Call) -> tuple[Any, int]:
 
 def make_live(domain: Domain, app: AppState, settings: Settings) -> None:
     """Deploy: the preview becomes the live form, layout and process management."""
-    properties = copy.deepcopy(settings.properties)
+    props = copy.deepcopy(settings.properties)
     enabled = bool(settings.status.get("enable"))
-    for prop in properties.values():
+    for prop in props.values():
         if prop.get("type") in (FieldType.STATUS, FieldType.STATUS_ASSIGNEE):
             prop["enabled"] = enabled
     was_enabled = bool((app.seed.status or {}).get("enable"))
     app.seed = app.seed.model_copy(
         update={
-            "properties": properties,
+            "properties": props,
             "layout": copy.deepcopy(settings.layout),
             "status": copy.deepcopy(settings.status),
         }
     )
-    app.schema = AppSchema.from_properties(properties)
+    app.schema = AppSchema.from_properties(props)
     app.unique = {f.code: {} for f in app.schema.fields.values() if f.unique}
     for record in app.records.values():
         app._index(record)
@@ -385,142 +286,6 @@ def make_live(domain: Domain, app: AppState, settings: Settings) -> None:
     if enabled and not was_enabled:
         process.start_all(domain, app)
     domain.dirty = True
-
-
-# --- checks -----------------------------------------------------------------------------------
-
-
-def _properties_param(call: Call) -> dict[str, dict[str, Any]]:
-    props = call.params.get("properties")
-    if not isinstance(props, Mapping) or not props:
-        raise invalid_one("properties", "Required field.")
-    for key, prop in props.items():
-        if not isinstance(prop, Mapping):
-            raise invalid_one(f"properties[{key}]", "Enter an object.")
-    return {str(k): dict(v) for k, v in props.items()}
-
-
-def _normalize(key: str, prop: Mapping[str, Any], taken: set[str]) -> dict[str, Any]:
-    """A property as fields.json will show it: checked, with Kintone's defaults filled in.
-
-    Raises:
-        ApiError: CB_VA01 keyed `properties[<code>]...` for a bad code, type or CALC format.
-    """
-    where = f"properties[{key}]"
-    try:
-        ftype = FieldType(str(prop.get("type")))
-    except ValueError:
-        raise invalid_one(f"{where}.type", ENUM_MESSAGE) from None
-    code = str(prop.get("code", key))
-    if code != key:
-        raise invalid_one(f"{where}.code", "The code must match the property's key.")
-    if not code or code[0].isdigit() or any(c in code for c in " \t\"'()[]{}.,$&|+-*/=<>!"):
-        raise invalid_one(f"{where}.code", "The field code contains a character it cannot use.")
-    out: dict[str, Any] = {"type": ftype.value, "code": code, "label": str(prop.get("label", code))}
-    out["noLabel"] = bool(prop.get("noLabel", False))
-    if ftype not in _NO_REQUIRED:
-        out["required"] = bool(prop.get("required", False))
-    for name, default in _DEFAULTS.get(ftype, {}).items():
-        out[name] = prop.get(name, copy.deepcopy(default))
-    for name, value in prop.items():
-        out.setdefault(name, value)
-    if ftype not in _UNIQUE_TYPES:
-        out.pop("unique", None)
-    if ftype is FieldType.CALC and out["format"] not in CALC_FORMATS:
-        raise invalid_one(f"{where}.format", ENUM_MESSAGE)
-    if ftype is FieldType.SUBTABLE:
-        inner = prop.get("fields")
-        if not isinstance(inner, Mapping) or not inner:
-            raise invalid_one(f"{where}.fields", "Required field.")
-        fields: dict[str, Any] = {}
-        for inner_key, inner_prop in inner.items():
-            if inner_key in taken or inner_key in fields or inner_key == code:
-                raise invalid_one(
-                    f"{where}.fields[{inner_key}].code", "The field code is already in use."
-                )
-            if not isinstance(inner_prop, Mapping):
-                raise invalid_one(f"{where}.fields[{inner_key}]", "Enter an object.")
-            fields[inner_key] = _normalize(inner_key, inner_prop, taken)
-        out["fields"] = fields
-    lookup = out.get("lookup")
-    if isinstance(lookup, Mapping) and lookup.get("relatedKeyField") == "$id":
-        # `$id` is refused; the related app's RECORD_NUMBER field code works instead
-        # (SonicGarden/kintone-emulator, doc/kintone-behavior-notes.md §10).
-        raise invalid_one(
-            f"{where}.lookup.relatedKeyField",
-            "Use the related app's record number field code instead of $id.",
-        )
-    return out
-
-
-def _check_lookups(props: Mapping[str, Mapping[str, Any]], codes: set[str]) -> None:
-    """Every lookup copies into a field of the form (GAIA_FC01 otherwise), each target once."""
-    targets: set[str] = set()
-    for prop in _walk(props):
-        lookup = prop.get("lookup")
-        if not isinstance(lookup, Mapping):
-            continue
-        for mapping in lookup.get("fieldMappings") or []:
-            target = str(mapping.get("field", ""))
-            if target not in codes:
-                raise api_error("GAIA_FC01", field=target)
-            if target in targets:
-                raise invalid_one(
-                    f"properties[{prop['code']}].lookup.fieldMappings",
-                    f"The field {target} is already the target of another lookup.",
-                )
-            targets.add(target)
-
-
-def _walk(props: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    out: list[Mapping[str, Any]] = []
-    for prop in props.values():
-        out.append(prop)
-        inner = prop.get("fields")
-        if isinstance(inner, Mapping):
-            out.extend(inner.values())
-    return out
-
-
-def _all_codes(props: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    return {str(p.get("code")) for p in _walk(props)}
-
-
-def _layout_codes(row: Mapping[str, Any]) -> list[str]:
-    codes: list[str] = []
-    if row.get("type") in ("SUBTABLE", "GROUP") and row.get("code"):
-        codes.append(str(row["code"]))
-    if row.get("type") == "GROUP":
-        for inner in row.get("layout") or []:
-            if isinstance(inner, Mapping):
-                codes.extend(_layout_codes(inner))
-        return codes
-    if row.get("type") == "SUBTABLE":
-        return codes
-    for item in row.get("fields") or []:
-        if isinstance(item, Mapping) and item.get("code"):
-            codes.append(str(item["code"]))
-    return codes
-
-
-def _drop_from_layout(layout: list[dict[str, Any]], codes: set[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for row in layout:
-        if row.get("type") in ("SUBTABLE", "GROUP") and row.get("code") in codes:
-            continue
-        row = dict(row)
-        if row.get("type") == "ROW":
-            row["fields"] = [f for f in row.get("fields") or [] if f.get("code") not in codes]
-            if not row["fields"]:
-                continue
-        if row.get("type") == "GROUP":
-            row["layout"] = _drop_from_layout(list(row.get("layout") or []), codes)
-        out.append(row)
-    return out
-
-
-def _refuse_live(api: KintoneApi, call: Call) -> tuple[Any, int]:
-    raise api_error("CB_NF01")
 
 
 PREVIEW_HANDLERS: dict[tuple[str, str], Handler] = {
