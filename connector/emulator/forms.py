@@ -132,6 +132,8 @@ def _update_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
         if old["type"] == FieldType.SUBTABLE and isinstance(change.get("fields"), Mapping):
             inner = dict(old.get("fields") or {})
             for inner_key, inner_change in change["fields"].items():
+                if not isinstance(inner_change, Mapping):
+                    raise invalid_one(f"properties[{key}].fields[{inner_key}]", "Enter an object.")
                 base = inner.get(inner_key, {})
                 inner[inner_key] = properties.normalize(inner_key, {**base, **inner_change}, set())
             merged["fields"] = inner

@@ -55,12 +55,18 @@ def merge_settings(current: Mapping[str, Any], params: Mapping[str, Any]) -> dic
                 raise invalid_one(f"states[{key}]", "Enter an object.")
             name = str(state.get("name", key))
             assignee = state.get("assignee") or {"type": "ONE", "entities": []}
-            if assignee.get("type") not in ASSIGNEE_TYPES:
+            if not isinstance(assignee, Mapping) or assignee.get("type") not in ASSIGNEE_TYPES:
                 raise invalid_one(f"states[{key}].assignee.type", "must be one of the enum value")
+            entities = assignee.get("entities") or []
+            if not isinstance(entities, list) or not all(isinstance(e, Mapping) for e in entities):
+                raise invalid_one(f"states[{key}].assignee.entities", "Enter an array of objects.")
+            index = str(state.get("index", len(checked)))
+            if not index.isdigit():
+                raise invalid_one(f"states[{key}].index", "Enter an integer value.")
             checked[name] = {
                 "name": name,
-                "index": str(state.get("index", len(checked))),
-                "assignee": {"type": assignee["type"], "entities": assignee.get("entities") or []},
+                "index": index,
+                "assignee": {"type": assignee["type"], "entities": entities},
             }
         out["states"] = checked
     if "actions" in params:
@@ -69,12 +75,12 @@ def merge_settings(current: Mapping[str, Any], params: Mapping[str, Any]) -> dic
             raise invalid_one("actions", "Enter an array.")
         out["actions"] = [dict(a) for a in actions if isinstance(a, Mapping)]
     states = out.get("states") or {}
-    for index, action in enumerate(out.get("actions") or []):
+    for position, action in enumerate(out.get("actions") or []):
         for end in ("from", "to"):
-            if action.get(end) not in states:
-                raise invalid_one(f"actions[{index}].{end}", "Specify a status of the app.")
-        if not action.get("name"):
-            raise invalid_one(f"actions[{index}].name", "Required field.")
+            if not isinstance(action.get(end), str) or action[end] not in states:
+                raise invalid_one(f"actions[{position}].{end}", "Specify a status of the app.")
+        if not isinstance(action.get("name"), str) or not action["name"]:
+            raise invalid_one(f"actions[{position}].name", "Required field.")
     if out.get("enable") and not states:
         raise invalid_one("states", "Required field.")
     return out
@@ -105,6 +111,8 @@ def assignees(
     out: list[dict[str, str]] = []
     for item in (state.get("assignee") or {}).get("entities") or []:
         entity = item.get("entity") or {}
+        if not isinstance(entity, Mapping):
+            continue
         kind, code = entity.get("type"), str(entity.get("code", ""))
         if kind == "USER" and code in domain.directory.users:
             user = domain.directory.users[code]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import api_error, invalid_one
-from .schema import FieldType
+from .schema import FieldDef, FieldType
 
 if TYPE_CHECKING:
     from .app import Call
@@ -149,7 +149,9 @@ def normalize(key: str, prop: Mapping[str, Any], taken: set[str]) -> dict[str, A
         out.setdefault(name, value)
     if ftype not in _UNIQUE_TYPES:
         out.pop("unique", None)
-    if ftype is FieldType.CALC and out["format"] not in CALC_FORMATS:
+    if ftype is FieldType.CALC and (
+        not isinstance(out["format"], str) or out["format"] not in CALC_FORMATS
+    ):
         raise invalid_one(f"{where}.format", ENUM_MESSAGE)
     if ftype is FieldType.SUBTABLE:
         inner = prop.get("fields")
@@ -166,6 +168,12 @@ def normalize(key: str, prop: Mapping[str, Any], taken: set[str]) -> dict[str, A
             fields[inner_key] = normalize(inner_key, inner_prop, taken)
         out["fields"] = fields
     lookup = out.get("lookup")
+    if lookup is not None and (
+        not isinstance(lookup, Mapping)
+        or not isinstance(lookup.get("fieldMappings") or [], list)
+        or not all(isinstance(m, Mapping) for m in lookup.get("fieldMappings") or [])
+    ):
+        raise invalid_one(f"{where}.lookup", "Enter an object with a list of fieldMappings.")
     if isinstance(lookup, Mapping) and lookup.get("relatedKeyField") == "$id":
         # `$id` is refused; the related app's RECORD_NUMBER field code works instead
         # (SonicGarden/kintone-emulator, doc/kintone-behavior-notes.md §10).
@@ -173,6 +181,13 @@ def normalize(key: str, prop: Mapping[str, Any], taken: set[str]) -> dict[str, A
             f"{where}.lookup.relatedKeyField",
             "Use the related app's record number field code instead of $id.",
         )
+    if ftype is not FieldType.SUBTABLE:
+        try:
+            FieldDef.from_property(out)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # A value the record rules cannot read (a maxLength that is not a number, options
+            # that are not an object): refused here rather than at the first record write.
+            raise invalid_one(where, "Invalid value.") from None
     return out
 
 
@@ -210,7 +225,15 @@ def all_codes(props: Mapping[str, Mapping[str, Any]]) -> set[str]:
 
 
 def layout_codes(row: Mapping[str, Any]) -> list[str]:
+    """The field codes a layout row places.
+
+    Raises:
+        ApiError: CB_VA01 keyed `layout` when a row's `fields` or `layout` is not a list.
+    """
     codes: list[str] = []
+    for name in ("fields", "layout"):
+        if not isinstance(row.get(name) or [], list):
+            raise invalid_one("layout", f"Enter an array for {name}.")
     if row.get("type") in ("SUBTABLE", "GROUP") and row.get("code"):
         codes.append(str(row["code"]))
     if row.get("type") == "GROUP":
