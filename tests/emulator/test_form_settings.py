@@ -300,3 +300,44 @@ def test_a_regular_space_shows_as_space_id(alice: TestClient) -> None:
     body = ok(alice.post("/k/v1/preview/app.json", json={"name": "In space", "space": 12}))
     info = ok(alice.get("/k/v1/app.json", params={"id": body["app"]}))
     assert info["spaceId"] == "12"
+
+
+def test_a_japanese_user_builds_a_japanese_process_app(seed: Any) -> None:
+    # The peer's dual tests: a new app's status field is ステータス, a record starts 未処理,
+    # and `ステータス = "未処理"` finds it (SG record/status.test.ts).
+    headers = {**password_header("alice", "s3cret:x"), "Accept-Language": "ja"}
+    nobody = {"type": "ONE", "entities": []}
+    states = {
+        name: {"name": name, "index": str(i), "assignee": nobody}
+        for i, name in enumerate(["未処理", "処理中", "完了"])
+    }
+    actions = [
+        {"name": "処理開始", "from": "未処理", "to": "処理中"},
+        {"name": "完了にする", "from": "処理中", "to": "完了"},
+    ]
+    with make_client(seed, headers=headers) as c:
+        app = new_app(c, "プロセス管理アプリ")
+        ok(add_fields(c, app, {"title": FIELDS["title"]}))
+        status = {"app": app, "enable": True, "states": states, "actions": actions}
+        ok(c.put("/k/v1/preview/app/status.json", json=status))
+        ok(deploy(c, app))
+        created = ok(
+            c.post("/k/v1/record.json", json={"app": app, "record": {"title": {"value": "a"}}})
+        )
+        record = ok(c.get("/k/v1/record.json", params={"app": app, "id": created["id"]}))["record"]
+        assert record["ステータス"] == {"type": "STATUS", "value": "未処理"}
+        assert record["レコード番号"]["value"] == created["id"]
+        found = ok(
+            c.get("/k/v1/records.json", params={"app": app, "query": 'ステータス = "未処理"'})
+        )
+        assert len(found["records"]) == 1
+        payload = {"app": app, "id": created["id"], "action": "完了にする"}
+        body = error(c.put("/k/v1/record/status.json", json=payload), 400, "GAIA_IL03")
+        assert body["message"].startswith("ステータスの変更に失敗しました。")
+        sub = {
+            "method": "PUT",
+            "api": "/k/v1/record/status.json",
+            "payload": {**payload, "action": "処理開始"},
+        }
+        done = ok(c.post("/k/v1/bulkRequest.json", json={"requests": [sub]}))
+        assert done["results"] == [{"revision": "3"}]
