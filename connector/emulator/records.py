@@ -123,7 +123,8 @@ class RecordWriter:
             stored[key[0].code] = key[1]
         self._copy_lookups(app, stored, entries, actor)
         process.start(self.domain, app, stored)
-        calc.compute({**app.schema.fields, **app.schema.inner}, app.schema.tables, stored)
+        if app.schema.has_formulas:
+            calc.compute(app.schema.every, app.schema.tables, stored)
         record = StoredRecord(self.domain.new_record_id(app), 1, stored)
         self._check(app, record, prefix, errors)
         if not _has_errors_for(errors, prefix):
@@ -214,7 +215,8 @@ class RecordWriter:
                 merged[f.code] = {"code": actor.user.code, "name": actor.user.name}
             elif f.type is FieldType.UPDATED_TIME:
                 merged[f.code] = now_minute()
-        calc.compute({**app.schema.fields, **app.schema.inner}, app.schema.tables, merged)
+        if app.schema.has_formulas:
+            calc.compute(app.schema.every, app.schema.tables, merged)
         record = StoredRecord(existing.id, existing.revision + 1, merged)
         # Kintone validates the merged record: a field made required later blocks updates of old
         # records until it is filled (API.md §5.2, other rules).
@@ -386,7 +388,7 @@ class RecordWriter:
 
         With API tokens the caller needs a token of the source app as well (API.md §7).
         """
-        every = {**app.schema.fields, **app.schema.inner}
+        every = app.schema.every
         for code in entries:
             f = every.get(code)
             if f is None or not f.lookup:
