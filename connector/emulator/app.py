@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from . import kintone_api
+from . import kintone_api, messages
 from .errors import ApiError, api_error
 from .faults import LimitsMiddleware
 from .params import is_integer_text, parse_json, parse_query_string
@@ -53,6 +53,8 @@ class Call:
     preview: bool
     principal: Any
     request: Request | None = None
+    locale: str = "en"
+    """The language of messages: `en` or `ja` (messages.py)."""
 
 
 def split_api(path: str) -> tuple[int | None, bool, str]:
@@ -94,7 +96,17 @@ class Emulator:
     def status_of(self, err: ApiError) -> int:
         return self.api.status_of(err)
 
-    def error_response(self, err: ApiError) -> JSONResponse:
+    def language(self, request: Request, principal: Any = None) -> str:
+        """The language of this request's messages: the user's locale, then Accept-Language."""
+        user = self.api.users.users.get(getattr(principal, "user", None) or "")
+        return messages.choose(
+            request.headers.get("accept-language"),
+            user.locale if user is not None else None,
+            self.options.default_language,
+        )
+
+    def error_response(self, err: ApiError, language: str = "en") -> JSONResponse:
+        err = messages.localize(err, language)
         headers = dict(err.headers)
         if err.status == 429:
             headers.setdefault("X-Cybozu-Error", err.code)
@@ -102,6 +114,7 @@ class Emulator:
 
     async def kintone(self, request: Request) -> Response:
         """Every `/k/...` request: parse, authenticate, dispatch, answer Kintone's shapes."""
+        language = self.language(request)
         try:
             request = self._capped(request)
             space, preview, api = split_api(request.url.path)
@@ -120,16 +133,17 @@ class Emulator:
             if body.strip() and not content_type.startswith("multipart/"):
                 params.update(parse_json(body))
             principal = self.api.authenticate(request.headers)
-            call = Call(method, api, params, space, preview, principal, request)
+            language = self.language(request, principal)
+            call = Call(method, api, params, space, preview, principal, request, language)
             result, records = self.api.call(call)
             await self.api.pause(records)
             if isinstance(result, Response):
                 return result
             return JSONResponse(result)
         except ApiError as err:
-            return self.error_response(err)
+            return self.error_response(err, language)
         except BodyTooLargeError as err:
-            return self.error_response(err.error)
+            return self.error_response(err.error, language)
         except Exception:  # a bug in the emulator must still answer in Kintone's shape
             log.exception("emulator error on %s %s", request.method, request.url.path)
             return JSONResponse(

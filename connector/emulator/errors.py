@@ -62,7 +62,7 @@ CATALOG: dict[str, tuple[int, str]] = {
     "GAIA_IL28": (400, "The specified organization (code：{code}) not found."),
     "GAIA_IQ03": (400, "The operator ({operator}) cannot be used with the field ({field})."),
     "GAIA_SI01": (400, "Row ID (code: {field}) in a table is duplicated."),
-    "GAIA_BL01": (404, "The specified file (fileKey: {key}) is not found."),
+    "GAIA_BL01": (404, "The specified file (id: {key}) not found."),
     "GAIA_QU01": (400, "limit must be 500 or less."),
     "GAIA_TM12": (
         429,
@@ -77,6 +77,27 @@ CATALOG: dict[str, tuple[int, str]] = {
         400,
         "App permissions are required to add records with specifying a value in the "
         '"{field}" field.',
+    ),
+    # Form settings, process management and comments: codes and statuses observed on a real
+    # domain (SonicGarden/kintone-emulator, doc/kintone-behavior-notes.md, doc/kintone-calc-
+    # behavior.md and its dual tests); the English wording of the first four is the emulator's.
+    "GAIA_IL01": (400, 'The formula of the field "{label}" is invalid. ({reason})'),
+    "GAIA_FC01": (400, "The specified field (code: {field}) is not found."),
+    "GAIA_IL03": (
+        400,
+        "Failed to update the status. The status or its settings may have been changed by "
+        "another user.",
+    ),
+    "GAIA_ST02": (400, "Your request failed. Process management is disabled for the app."),
+    "GAIA_QU02": (400, "offset must be 10000 or less."),
+    "GAIA_IQ07": (
+        400,
+        "The operator ({operator}) cannot be used with the field ({field}) in a table.",
+    ),
+    "GAIA_IQ10": (400, 'The field "{field}" has no option "{value}".'),
+    "GAIA_RE02": (
+        400,
+        "The specified comment does not exist. The comment may have been deleted.",
     ),
 }
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from . import comments, forms, messages, process
 from .errors import LEGACY_520_CODES, ApiError, api_error, invalid, invalid_one
 from .params import as_bool, as_id, as_int, as_list
 from .reads import Cursors, get_record, get_records
@@ -16,6 +17,7 @@ from .store import AppState, Directory, Domain, Entity
 
 if TYPE_CHECKING:
     from .app import Call
+    from .schema import AppSchema
 
 MAX_RECORDS_PER_WRITE = 100
 MAX_BULK_REQUESTS = 20
@@ -168,7 +170,8 @@ class KintoneApi:
             raise api_error("CB_NF01")
         if (call.method, call.api) == ("POST", "bulkRequest"):
             return self._bulk(call)
-        handler = HANDLERS.get((call.method, call.api))
+        table = forms.PREVIEW_HANDLERS if call.preview else HANDLERS
+        handler = table.get((call.method, call.api))
         if handler is None:
             raise api_error("CB_NF01")
         with self.domain.transaction():
@@ -208,7 +211,9 @@ class KintoneApi:
                         payload = sub.get("payload")
                         if not isinstance(payload, dict):
                             raise invalid_one(f"requests[{index}].payload", "Required field.")
-                        subcall = SubCall(method, api, payload, space, False, call.principal)
+                        subcall = SubCall(
+                            method, api, payload, space, False, call.principal, locale=call.locale
+                        )
                         handler = HANDLERS.get((method, api))
                         if handler is None:
                             raise api_error("CB_NF01")
@@ -220,7 +225,7 @@ class KintoneApi:
         except SubRequestError as failure:
             # The failing index carries the error, every other index `{}` (API.md §2.8).
             failed: list[Any] = [{} for _ in requests]
-            failed[failure.index] = failure.error.body()
+            failed[failure.index] = messages.localize(failure.error, call.locale).body()
             status = self.status_of(failure.error)
             return _Failed({"results": failed}, status), 0
         self.stats.count("POST", "/k/v1/bulkRequest.json", (), total)
@@ -410,7 +415,7 @@ def _get_apps(api: KintoneApi, call: Call) -> tuple[Any, int]:
             continue
         if name and name.lower() not in app.seed.name.lower():
             continue
-        if spaces and str(app.seed.guest_space) not in spaces:
+        if spaces and str(app.seed.guest_space or app.seed.space) not in spaces:
             continue
         try:
             api.allow(call, app, "view")
@@ -422,17 +427,21 @@ def _get_apps(api: KintoneApi, call: Call) -> tuple[Any, int]:
 
 def _get_fields(api: KintoneApi, call: Call) -> tuple[Any, int]:
     app = api._app(call, "view")
-    return {"properties": app.seed.properties, "revision": "1"}, 0
+    return {"properties": app.seed.properties, "revision": forms.live_revision(api.domain, app)}, 0
 
 
 def _get_layout(api: KintoneApi, call: Call) -> tuple[Any, int]:
     app = api._app(call, "view")
-    return {"layout": app.seed.layout or default_layout(app), "revision": "1"}, 0
+    layout = app.seed.layout or default_layout(app.schema)
+    return {"layout": layout, "revision": forms.live_revision(api.domain, app)}, 0
 
 
 def _download(api: KintoneApi, call: Call) -> tuple[Any, int]:
     api.allow_files(call.principal, write=False)
     key = str(call.params.get("fileKey") or "")
+    if not key:
+        # 400 CB_VA01, not 404 (SonicGarden/kintone-emulator, tests/api/required-params.test.ts).
+        raise invalid_one("fileKey", "Required field.")
     stored = api.domain.files.get(key)
     if stored is None:
         raise api_error("GAIA_BL01", key=key)
@@ -445,10 +454,6 @@ def _download(api: KintoneApi, call: Call) -> tuple[Any, int]:
     ), 0
 
 
-def _status_unsupported(api: KintoneApi, call: Call) -> tuple[Any, int]:
-    raise api_error("CB_NF01")
-
-
 def _quote(name: str) -> str:
     from urllib.parse import quote
 
@@ -458,13 +463,14 @@ def _quote(name: str) -> str:
 def app_info(app: AppState) -> dict[str, Any]:
     """`GET app.json`'s answer for an app."""
     admin = {"code": ADMINISTRATOR.code, "name": ADMINISTRATOR.name}
+    space = app.seed.guest_space or app.seed.space
     return {
         "appId": str(app.id),
         "code": app.seed.code,
         "name": app.seed.name,
         "description": app.seed.description,
-        "spaceId": str(app.seed.guest_space) if app.seed.guest_space else None,
-        "threadId": str(app.seed.guest_space) if app.seed.guest_space else None,
+        "spaceId": str(space) if space else None,
+        "threadId": str(space) if space else None,
         "createdAt": "2024-01-01T00:00:00.000Z",
         "creator": admin,
         "modifiedAt": "2024-01-01T00:00:00.000Z",
@@ -472,12 +478,12 @@ def app_info(app: AppState) -> dict[str, Any]:
     }
 
 
-def default_layout(app: AppState) -> list[dict[str, Any]]:
+def default_layout(schema: AppSchema) -> list[dict[str, Any]]:
     """A layout with one row per field, for apps whose seed gives none."""
     from .schema import FieldType
 
     layout: list[dict[str, Any]] = []
-    for f in app.schema.fields.values():
+    for f in schema.fields.values():
         if f.type is FieldType.SUBTABLE:
             inner: list[dict[str, Any]] = [
                 {"type": s.type.value, "code": s.code, "size": {}} for s in f.fields.values()
@@ -515,7 +521,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "app/form/fields"): _get_fields,
     ("GET", "app/form/layout"): _get_layout,
     ("GET", "file"): _download,
-    ("PUT", "record/status"): _status_unsupported,
-    ("PUT", "records/status"): _status_unsupported,
-    ("PUT", "record/assignees"): _status_unsupported,
+    **process.HANDLERS,
+    **comments.HANDLERS,
+    **forms.LIVE_HANDLERS,
 }

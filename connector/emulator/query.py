@@ -39,9 +39,13 @@ _TEXT = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.LINK})
 _LONG_TEXT = frozenset({FieldType.MULTI_LINE_TEXT, FieldType.RICH_TEXT})
 _DATETIMES = frozenset({FieldType.DATETIME, FieldType.CREATED_TIME, FieldType.UPDATED_TIME})
 _MULTI = frozenset({FieldType.CHECK_BOX, FieldType.MULTI_SELECT})
-_SINGLE_CHOICE = frozenset({FieldType.RADIO_BUTTON, FieldType.DROP_DOWN, FieldType.STATUS})
+_SINGLE_CHOICE = frozenset({FieldType.RADIO_BUTTON, FieldType.DROP_DOWN})
 _USERS = ENTITY_TYPES | {FieldType.CREATOR, FieldType.MODIFIER, FieldType.STATUS_ASSIGNEE}
 _COMPARE = frozenset({"=", "!=", ">", "<", ">=", "<="})
+# Choice fields whose compared values must be options (GAIA_IQ10).
+_OPTION_TYPES = frozenset(
+    {FieldType.CHECK_BOX, FieldType.MULTI_SELECT, FieldType.RADIO_BUTTON, FieldType.DROP_DOWN}
+)
 # Operators each kind of field accepts (Kintone's query operator table, API.md §8 GAIA_IQ03).
 _ALLOWED: dict[str, frozenset[str]] = {
     "id": _COMPARE | {"in", "not in"},
@@ -52,6 +56,9 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "time": _COMPARE,
     "multi": frozenset({"in", "not in"}),
     "choice": frozenset({"in", "not in"}),
+    # STATUS takes `=` as well: `ステータス = "未処理"` matched on a real domain
+    # (SonicGarden/kintone-emulator, packages/core/tests/api/record/status.test.ts).
+    "status": frozenset({"=", "!=", "in", "not in"}),
     "users": frozenset({"in", "not in"}),
     "file": frozenset({"like", "not like"}),
 }
@@ -135,8 +142,17 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\n"}
+
+
 def _unquote(token: str) -> str:
-    return re.sub(r"\\(.)", r"\1", token[1:-1], flags=re.DOTALL)
+    """A string literal's text: `\\t` is a tab, `\\n` a line feed; a raw tab, line feed or carriage
+    return inside the quotes is a syntax error (SonicGarden/kintone-emulator,
+    doc/kintone-query-behavior.md, "生制御文字の禁止")."""
+    body = token[1:-1]
+    if any(c in body for c in "\t\n\r"):
+        raise syntax_error("a string holds a raw tab or line break")
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[1]), body, flags=re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,37 @@ class _Field:
     type: FieldType | None
     table: str | None
     getter: Callable[[StoredRecord], Any]
+    options: frozenset[str] | None = None
+    """The options of a choice field, whose compared values must be among them."""
+
+
+@dataclass(frozen=True)
+class _RowMatch:
+    """A positive condition on a table field: true when some row of `table` passes `test`."""
+
+    table: str
+    test: Callable[[dict[str, Any]], bool]
+
+    def __call__(self, record: StoredRecord) -> bool:
+        return any(self.test(row) for row in record.values.get(self.table) or [])
+
+
+def _same_row(parts: list[Predicate]) -> list[Predicate]:
+    """`and`-ed positive conditions on one table must hold in the same row (query notes)."""
+    by_table: dict[str, list[_RowMatch]] = {}
+    out: list[Predicate] = []
+    for part in parts:
+        if isinstance(part, _RowMatch):
+            by_table.setdefault(part.table, []).append(part)
+        else:
+            out.append(part)
+    for table, matches in by_table.items():
+        out.append(_RowMatch(table, _all_of([m.test for m in matches])))
+    return out
+
+
+def _all_of(tests: list[Callable[[dict[str, Any]], bool]]) -> Callable[[dict[str, Any]], bool]:
+    return lambda row: all(t(row) for t in tests)
 
 
 class _Parser:
@@ -219,7 +266,9 @@ class _Parser:
                 limit = number
             else:
                 if number > MAX_OFFSET:
-                    raise invalid_one("query", f"offset must be {MAX_OFFSET} or less.")
+                    # GAIA_QU02 on a real domain (SonicGarden/kintone-emulator,
+                    # doc/kintone-query-behavior.md, "エラーレスポンス集").
+                    raise api_error("GAIA_QU02")
                 offset = number
         if not allow_limit:
             limit = 10**12
@@ -253,6 +302,7 @@ class _Parser:
         parts = [self.atom()]
         while self.keyword("and"):
             parts.append(self.atom())
+        parts = _same_row(parts)
         if len(parts) == 1:
             return parts[0]
         return lambda r: all(p(r) for p in parts)
@@ -276,19 +326,40 @@ class _Parser:
             raise syntax_error(f"expected a field code, found {code!r}")
         field = self.field(code)
         if self.keyword("is", "not", "empty"):
-            return self._negate(self._empty(field))
+            return self._negate(self._empty(field), field)
         if self.keyword("is", "empty"):
             return self._empty(field)
         op = self.operator()
+        if field.table is not None and op in ("=", "!="):
+            # `=` and `!=` on a table field are GAIA_IQ07 whatever the type (query notes).
+            raise api_error("GAIA_IQ07", operator=op, field=field.code)
+        if op in ("in", "not in"):
+            items = self.value_list()
+            self._check_options(field, items)
+        else:
+            items = [self.value()]
+            if op in ("=", "!="):
+                self._check_options(field, items)
         if op not in _ALLOWED[field.kind]:
             raise api_error("GAIA_IQ03", operator=op, field=field.code)
         if op in ("in", "not in"):
-            predicate = self._in(field, self.value_list())
+            predicate = self._in(field, items)
         elif op in ("like", "not like"):
-            predicate = self._like(field, self.value())
+            predicate = self._like(field, items[0])
         else:
-            predicate = self._compare(field, op, self.value())
-        return self._negate(predicate) if op.startswith("not") else predicate
+            predicate = self._compare(field, op, items[0])
+        return self._negate(predicate, field) if op.startswith("not") else predicate
+
+    def _check_options(self, field: _Field, items: list[Any]) -> None:
+        """A choice field compared with a value that is not one of its options is GAIA_IQ10,
+        checked before the operator (SonicGarden/kintone-emulator, records-query.test.ts)."""
+        if field.options is None:
+            return
+        for item in items:
+            if not isinstance(item, str) or (item == "" and field.type is FieldType.DROP_DOWN):
+                continue
+            if item not in field.options:
+                raise api_error("GAIA_IQ10", field=field.code, value=item)
 
     def operator(self) -> str:
         for words in (("not", "in"), ("in",), ("not", "like"), ("like",)):
@@ -362,6 +433,7 @@ class _Parser:
             raise api_error("GAIA_IQ03", operator="query", field=code)
         if f.type is FieldType.RECORD_NUMBER:
             return _Field(code, "id", f.type, None, lambda r: r.id)
+        options = f.options if f.type in _OPTION_TYPES else None
         if f.table is not None:
             table, inner = f.table, f.code
             return _Field(
@@ -370,18 +442,24 @@ class _Parser:
                 f.type,
                 table,
                 lambda r: [row["value"].get(inner) for row in r.values.get(table) or []],
+                options,
             )
-        return _Field(code, kind, f.type, None, lambda r: r.values.get(code))
+        return _Field(code, kind, f.type, None, lambda r: r.values.get(code), options)
 
     def _each(self, field: _Field, test: Callable[[Any], bool]) -> Predicate:
         """A predicate on the field's value; a table field matches when any row does."""
         getter = field.getter
         if field.table is not None:
-            return lambda r: any(test(v) for v in getter(r))
+            code = field.code
+            return _RowMatch(field.table, lambda row: test(row["value"].get(code)))
         return lambda r: test(getter(r))
 
     @staticmethod
-    def _negate(predicate: Predicate) -> Predicate:
+    def _negate(predicate: Predicate, field: _Field | None = None) -> Predicate:
+        """`not`: on a table field, only records with rows, every row passing (query notes)."""
+        if field is not None and field.table is not None:
+            table = field.table
+            return lambda r: bool(r.values.get(table)) and not predicate(r)
         return lambda r: not predicate(r)
 
     def _empty(self, field: _Field) -> Predicate:
@@ -423,7 +501,7 @@ class _Parser:
             lo, hi = self._interval(field, value)
             normalise = _date_key(field)
             return self._each(field, lambda v: _in_interval(op, normalise(v), lo, hi))
-        if field.kind == "text":
+        if field.kind in ("text", "status"):
             text = str(self._resolve(value))
             if op == "=":
                 return self._each(field, lambda v: (v or "") == text)
@@ -536,6 +614,8 @@ def _kind(f: FieldDef) -> str | None:
         return "multi"
     if t in _SINGLE_CHOICE:
         return "choice"
+    if t is FieldType.STATUS:
+        return "status"
     if t in _USERS:
         return "users"
     if t is FieldType.FILE:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from . import values
+from . import calc, process, values
 from .errors import ApiError, api_error, invalid, invalid_one
 from .params import is_integer_text
 from .schema import UPDATE_KEY_TYPES, WRITABLE_TYPES, FieldDef, FieldType
@@ -110,7 +110,9 @@ class RecordWriter:
             if f.code in entries:
                 if f.type in _INSERT_ONLY and not actor.can_manage:
                     raise api_error("GAIA_BF02", field=f.code)
-                stored[f.code] = self._convert(app, f, entries[f.code], None, key_prefix, ctx)
+                stored[f.code] = self._convert(
+                    app, f, entries[f.code], None, key_prefix, ctx, actor
+                )
             elif f.type in (FieldType.CREATOR, FieldType.MODIFIER):
                 stored[f.code] = {"code": actor.user.code, "name": actor.user.name}
             elif f.type in (FieldType.CREATED_TIME, FieldType.UPDATED_TIME):
@@ -120,6 +122,9 @@ class RecordWriter:
         if key is not None:
             stored[key[0].code] = key[1]
         self._copy_lookups(app, stored, entries, actor)
+        process.start(self.domain, app, stored)
+        if app.schema.has_formulas:
+            calc.compute(app.schema.every, app.schema.tables, stored)
         record = StoredRecord(self.domain.new_record_id(app), 1, stored)
         self._check(app, record, prefix, errors)
         if not _has_errors_for(errors, prefix):
@@ -202,7 +207,7 @@ class RecordWriter:
         for code, entry in entries.items():
             f = app.schema.fields[code]
             merged[code] = self._convert(
-                app, f, entry, existing.values.get(code), f"{prefix}.{code}", ctx
+                app, f, entry, existing.values.get(code), f"{prefix}.{code}", ctx, actor
             )
         self._copy_lookups(app, merged, entries, actor)
         for f in app.schema.fields.values():
@@ -210,6 +215,8 @@ class RecordWriter:
                 merged[f.code] = {"code": actor.user.code, "name": actor.user.name}
             elif f.type is FieldType.UPDATED_TIME:
                 merged[f.code] = now_minute()
+        if app.schema.has_formulas:
+            calc.compute(app.schema.every, app.schema.tables, merged)
         record = StoredRecord(existing.id, existing.revision + 1, merged)
         # Kintone validates the merged record: a field made required later blocks updates of old
         # records until it is filled (API.md §5.2, other rules).
@@ -302,10 +309,11 @@ class RecordWriter:
         old: Any,
         key: str,
         ctx: values.ValueContext,
+        actor: Actor,
     ) -> Any:
         raw = entry.get("value") if isinstance(entry, Mapping) else None
         if f.type is FieldType.SUBTABLE:
-            return self._table(app, f, raw, old, key, ctx)
+            return self._table(app, f, raw, old, key, ctx, actor)
         return values.convert(f, raw, key, ctx)
 
     def _table(
@@ -316,6 +324,7 @@ class RecordWriter:
         old: Any,
         key: str,
         ctx: values.ValueContext,
+        actor: Actor,
     ) -> list[dict[str, Any]]:
         """A sent table replaces the stored one: unlisted rows go, unknown row ids are new rows."""
         if raw is None:
@@ -365,6 +374,9 @@ class RecordWriter:
                     out[inner.code] = values.empty_value(inner)
                 else:
                     out[inner.code] = values.default_value(inner)
+            # Lookups inside a table copy into the same row (SonicGarden/kintone-emulator,
+            # doc/kintone-behavior-notes.md §10); an unmatched key is GAIA_LO04, no row index.
+            self._copy_lookups(app, out, {c: None for c in cells if c in table.fields}, actor)
             new_id = row_id if matched is not None else self.domain.new_row_id()
             rows.append({"id": new_id, "value": out})
         return rows
@@ -376,15 +388,16 @@ class RecordWriter:
 
         With API tokens the caller needs a token of the source app as well (API.md §7).
         """
+        every = app.schema.every
         for code in entries:
-            f = app.schema.fields.get(code)
+            f = every.get(code)
             if f is None or not f.lookup:
                 continue
             value = stored.get(code)
             mappings = f.lookup.get("fieldMappings") or []
             if value in (None, ""):
                 for m in mappings:
-                    target = app.schema.fields.get(str(m["field"]))
+                    target = every.get(str(m["field"]))
                     if target is not None:
                         stored[target.code] = values.empty_value(target)
                 continue
@@ -396,9 +409,9 @@ class RecordWriter:
             if match is None:
                 raise api_error("GAIA_LO04", value=value, field=code)
             for m in mappings:
-                target = app.schema.fields.get(str(m["field"]))
+                target = every.get(str(m["field"]))
                 if target is not None:
-                    stored[target.code] = match.values.get(str(m["relatedField"]))
+                    stored[target.code] = _copied(source, match, str(m["relatedField"]))
 
     def _check(
         self, app: AppState, record: StoredRecord, prefix: str, errors: dict[str, list[str]]
@@ -431,6 +444,14 @@ def _find_by(app: AppState, code: str, value: Any) -> StoredRecord | None:
     ):
         return app.records.get(int(value)) if is_integer_text(str(value)) else None
     return next((r for r in app.records.values() if r.values.get(code) == value), None)
+
+
+def _copied(source: AppState | None, match: StoredRecord, code: str) -> Any:
+    """A source value a lookup copies; a RECORD_NUMBER copies the record id (behavior notes §10)."""
+    field = source.schema.fields.get(code) if source is not None else None
+    if field is not None and field.type is FieldType.RECORD_NUMBER:
+        return str(match.id)
+    return match.values.get(code)
 
 
 def _has_errors_for(errors: Mapping[str, list[str]], prefix: str) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 
@@ -184,3 +185,22 @@ class AppSchema:
             if f.lookup:
                 copies.update(str(m["field"]) for m in f.lookup.get("fieldMappings") or [])
         return cls(fields=fields, inner=inner, lookup_copies=frozenset(copies))
+
+    @cached_property
+    def tables(self) -> dict[str, FieldDef]:
+        """The SUBTABLE fields, by code."""
+        return {c: f for c, f in self.fields.items() if f.type is FieldType.SUBTABLE}
+
+    @cached_property
+    def every(self) -> dict[str, FieldDef]:
+        """Every field, top-level and inside tables, by code."""
+        return {**self.fields, **self.inner}
+
+    @cached_property
+    def has_formulas(self) -> bool:
+        """Whether a CALC field or an auto-calculated text field needs computing on writes."""
+        return any(
+            f.type is FieldType.CALC
+            or (f.type is FieldType.SINGLE_LINE_TEXT and bool(f.raw.get("expression")))
+            for f in self.every.values()
+        )

@@ -49,10 +49,14 @@ class AppSeed(_Strict):
     description: str = ""
     guest_space: int | None = None
     """Guest space id: the app is then served under /k/guest/{id}/v1/ only."""
+    space: int | None = None
+    """A regular (non-guest) space the app sits in: `spaceId` in `app.json`, normal paths."""
     properties: dict[str, dict[str, Any]]
     """Field definitions, exactly as `GET /k/v1/app/form/fields.json` returns `properties`."""
     layout: list[dict[str, Any]] | None = None
     """As `app/form/layout.json` returns `layout`; built from `properties` when left out."""
+    status: dict[str, Any] | None = None
+    """Process management, as `GET /k/v1/app/status.json` returns it; disabled when unset."""
     tokens: list[TokenSeed] = []
     user_rights: dict[str, list[Right]] | None = None
     """Rights per user code for password and OAuth access; every user has every right if unset."""
@@ -216,6 +220,8 @@ class Options(_Strict):
     """"user:password" to demand an extra Basic auth layer, as a protected domain does."""
     update_key_in_record: Literal["reject", "ignore"] = "reject"
     """An upsert or update whose `record` also sets the updateKey field: refuse it, or ignore it."""
+    default_language: Literal["en", "ja"] = "en"
+    """Language of error messages when neither the user's locale nor `Accept-Language` says."""
     concurrency_limit: int = Field(default=100, ge=1)
     max_cursors: int = Field(default=10, ge=1)
     cursor_ttl_seconds: float = 600.0

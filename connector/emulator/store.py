@@ -120,6 +120,10 @@ class Domain:
         self.uploads: dict[str, StoredFile] = {}
         self.files: dict[str, StoredFile] = {}
         self.cursors: dict[str, Cursor] = {}
+        self.settings: dict[int, Any] = {}
+        """Per app id, the form-settings state of `forms.py` (preview and deploy)."""
+        self.comments: dict[tuple[int, int], Any] = {}
+        """Per (app id, record id), the comment thread of `comments.py`."""
         self.next_row_id = 1
         self.dirty = False
         self._journal: list[tuple[AppState, int, StoredRecord | None]] | None = None

@@ -151,6 +151,12 @@ def check(f: FieldDef, stored: Any, key: str, errors: dict[str, list[str]]) -> N
         errors.setdefault(_required_key(f, key), []).append(MSG_REQUIRED)
         return
     if empty:
+        if f.type in _LENGTH_TYPES and f.min_length:
+            # minLength applies to "" and to a field left out (SonicGarden/kintone-emulator,
+            # doc/real-kintone-dual-mode-followup.md and record-validation.test.ts, dual tests).
+            errors.setdefault(f"{key}.value", []).append(
+                f"Enter more than {f.min_length - 1} characters."
+            )
         return
     problems: list[str] = []
     if f.type in _LENGTH_TYPES and isinstance(stored, str):
@@ -358,7 +364,9 @@ def _choice(f: FieldDef, raw: Any, key: str, ctx: ValueContext) -> str | None:
     if raw is None:
         return None if f.type is FieldType.DROP_DOWN else ""
     if raw == "":
-        return ""
+        # A DROP_DOWN written as "" reads back null (SonicGarden/kintone-emulator,
+        # packages/core/tests/api/record/record-defaults.test.ts, a dual test).
+        return None if f.type is FieldType.DROP_DOWN else ""
     if not isinstance(raw, str) or raw not in f.options:
         ctx.fail(f"{key}.value", f'The value, "{raw}", is not in options.')
         return None

@@ -129,7 +129,7 @@ def test_count_ignores_limit() -> None:
         ('note = "x"', "GAIA_IQ03"),  # multi-line text takes like only
         ('tags = "a"', "GAIA_IQ03"),
         ("limit 501", "GAIA_QU01"),
-        ("offset 10001", "CB_VA01"),
+        ("offset 10001", "GAIA_QU02"),
         ('name = "x" and', "CB_VA01"),
         ('name = "x" limit', "CB_VA01"),
         ('(name = "x"', "CB_VA01"),
