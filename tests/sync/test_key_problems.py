@@ -91,3 +91,28 @@ def test_check_maps_a_sample_and_finds_what_a_run_would_stop_on(
     assert "Mars/Olympus" in joined
     assert "no_such_column" in joined
     assert stored(kintone) == []  # check changed nothing
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_keys_of_any_length_work_on_every_state_store(
+    store: str, kintone: TestClient, project_dir: Path
+) -> None:
+    from contextlib import nullcontext
+
+    from tests.pg import fresh_database
+
+    with duckdb.connect(str(project_dir / "warehouse.duckdb")) as con:
+        con.execute("ALTER TABLE customers ADD COLUMN code VARCHAR")
+        con.execute("UPDATE customers SET code = customer_id")
+        con.execute("UPDATE orders SET customer_id = customer_id || repeat('K', 5000)")
+        con.execute("UPDATE customers SET customer_id = customer_id || repeat('K', 5000)")
+    spec = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
+    spec["fields"]["customer_id"] = "code"
+    write_mapping(project_dir, "customers", spec)
+    project = load_project(project_dir / "kintone-sync.yaml")
+    with fresh_database() if store == "postgresql" else nullcontext(None) as url:
+        if url is not None:
+            state = project.state.model_copy(update={"url": url})
+            project = project.model_copy(update={"state": state})
+        assert sync(project, "customers", http=kintone).inserted == 1000
+        assert sync(project, "customers", http=kintone).unchanged == 1000
