@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -183,13 +183,8 @@ class _Run:
                 "the mapping changed since the last complete run: rows whose records "
                 "change with it are sent again"
             )
-        try:
-            self._check_pending()
-            self._check_child_tables()
-        except RunStoppedError as exc:
-            if not self.dry_run:
-                raise
-            self.report.warnings.append(f"a run would stop here: {exc}")
+        self._safely(self._check_pending)
+        self._safely(self._check_child_tables)
         incremental = self._loop()
         self._end_of_rows(deleting=self.job.spec.on_delete == "delete" and not incremental)
 
@@ -228,6 +223,15 @@ class _Run:
         if change.forget_key_values:
             rows.forget_key_values(self.scope)
         rows.set_identity(job.name, self.scope.target, self.identity.as_dict())
+
+    def _safely(self, check: Callable[[], None]) -> None:
+        """A safety check: it stops a run; a plan notes where a run would stop and goes on."""
+        try:
+            check()
+        except RunStoppedError as exc:
+            if not self.dry_run:
+                raise
+            self.report.warnings.append(f"a run would stop here: {exc}")
 
     def _check_pending(self) -> None:
         """Without a key, inserts a stopped run left in flight cannot be looked up.
@@ -515,29 +519,15 @@ class _Run:
             return
         gone = diff.deletions(rows.gone(self.scope, self.mark, plan=self.dry_run), keep)
         total, _ = self.totals
+        share = job.spec.max_delete_share
+        count = len(gone.record_ids)
+        self._safely(
+            lambda: diff.check_cap(job.name, "records", count, total, share, force=self.force)
+        )
         if self.dry_run:
-            report.deleted = len(gone.record_ids)
-            try:
-                diff.check_cap(
-                    job.name,
-                    "records",
-                    len(gone.record_ids),
-                    total,
-                    job.spec.max_delete_share,
-                    force=self.force,
-                )
-            except DeleteCapError as exc:
-                report.warnings.append(f"a run would stop here: {exc}")
+            report.deleted = count
             return
         rows.forget(self.scope, rows.unseen_unlinked(self.scope, self.mark))
-        diff.check_cap(
-            job.name,
-            "records",
-            len(gone.record_ids),
-            total,
-            job.spec.max_delete_share,
-            force=self.force,
-        )
         if gone.record_ids:
             assert self.writer is not None
             if self.lock is not None:
