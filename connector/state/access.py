@@ -46,7 +46,7 @@ class Access:
 def describe(engine: Engine, exc: SQLAlchemyError) -> str:
     """One line about a database error: where the store is, what went wrong, what to do. The
     statement and its parameters (row keys, hundreds of them) are left out."""
-    where = engine.url.render_as_string(hide_password=True)
+    where = mask_password(engine.url.render_as_string(hide_password=True))
     first = str(getattr(exc, "orig", None) or exc).splitlines()[0] or type(exc).__name__
     first = mask_password(first)
     hint = ""
