@@ -120,6 +120,7 @@ class RowStore:
         """The rows holding each of these match values (value text -> rows)."""
         seen = row_state.c.seen_plan if plan else row_state.c.seen_run
         wanted = {_digest(v): v for v in values}
+        texts = set(wanted.values())
         found: dict[str, list[Claim]] = {}
         with self.db.connect() as conn:
             for chunk in chunks(wanted):
@@ -131,7 +132,7 @@ class RowStore:
                     seen.label("seen"),
                 ).where(_in(scope), row_state.c.key_digest.in_(chunk))
                 for r in conn.execute(stmt):
-                    if r.key_value in wanted.values():
+                    if r.key_value in texts:
                         claim = Claim(r.row_id, r.pk, r.key_value, r.record_id, r.seen == run)
                         found.setdefault(r.key_value, []).append(claim)
         return found
