@@ -248,6 +248,8 @@ def key_problem(
     """A row whose primary key is NULL, or shared with other rows, cannot be told apart from
     them run after run: it is refused (every row of a repeated key), the rest go on."""
     values = tuple(row[c] for c in primary_key)
+    if values not in duplicates and all(v is not None for v in values):
+        return None  # the common case: no key built twice per row
     key = RowKey.of(values)
     if any(v is None for v in values):
         shown = ", ".join(f"{c}={row[c]!r}" for c in list(row)[:4] if c not in primary_key)
