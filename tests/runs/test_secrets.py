@@ -165,7 +165,7 @@ def test_an_api_token_appears_in_no_output_and_no_state(tmp_path: Path, canary_s
     joined = "\n".join(outputs)
     # The commands did what they are for, so their outputs were worth searching.
     assert "GAIA_IA02" in joined
-    assert "CB_VA01" in joined
+    assert "VALUE" in joined  # C-000050, refused by the mapping before any request
     assert "retrying" in joined
     assert "C-000050" in (tmp_path / "rejects.csv").read_text()
     assert (tmp_path / ".kintone-sync" / "state.db").stat().st_size > 0
