@@ -58,8 +58,10 @@ class KintoneClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         requests_per_second: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.http = http
+        self.clock = clock
         self.guest_space = guest_space
         self.retry = retry
         self.sleep = sleep
@@ -171,7 +173,7 @@ class KintoneClient:
             self.calls[key] += 1
             if not self._interval:
                 return
-            now = time.monotonic()
+            now = self.clock()
             slot = max(now, self._next_slot)
             self._next_slot = slot + self._interval
         if slot > now:

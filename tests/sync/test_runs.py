@@ -348,14 +348,13 @@ def test_retry_after_is_honoured(sample_seed: Seed) -> None:
 def test_requests_per_second_spaces_the_calls(sample_seed: Seed) -> None:
     slept: list[float] = []
     with emulator_client(sample_seed) as http:
-        client = KintoneClient(http, sleep=slept.append, requests_per_second=10)
+        # A clock that stands still: the waits add up to 0.1 s, then 0.2 s.
+        client = KintoneClient(
+            http, sleep=slept.append, requests_per_second=10, clock=lambda: 100.0
+        )
         for _ in range(3):
             client.app_info(1)
-    # The fake sleep does not move the clock, so the waits add up: about 0.1 s, then 0.2 s
-    # (less the real time the calls took, which a loaded machine stretches).
-    assert len(slept) == 2
-    assert 0.0 < slept[0] <= 0.1
-    assert slept[0] < slept[1] <= 0.2
+    assert slept == pytest.approx([0.1, 0.2])
 
 
 def test_concurrency_stays_within_the_limit(
