@@ -28,7 +28,7 @@ from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
 from connector.report import SyncReport
 from connector.source import SqlSource
-from connector.state import Lock, Rejected, Scope, StateStore
+from connector.state import Lock, Scope, StateStore
 
 log = logging.getLogger(__name__)
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
@@ -442,11 +442,7 @@ class _Run:
         self.report.refusals += refusals
         keys = list({r.key.id: r.key for r in refusals}.values())
         self.state.rows.record_refused(self.scope, keys, self.mark)
-        self.state.log.record_rejects(
-            self.scope,
-            [Rejected(r.key, r.field, r.code, r.message, r.error_id) for r in refusals],
-            self.mark,
-        )
+        self.state.log.record_rejects(self.scope, refusals, self.mark)
 
     def _record(self, result: WriteResult, by_key: Mapping[str, Candidate]) -> None:
         """Store what Kintone answered: record ids of the rows written, and the refusals;

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from connector.errors import KintoneSyncError, LockedError, LockLostError, StateError
 from connector.source import create_engine_from_url
 from connector.state.access import Access
-from connector.state.history import Lock, Reject, Rejected, RunLog
+from connector.state.history import Lock, Reject, RunLog
 from connector.state.rows import Claim, Gone, RowState, RowStore, Scope, Written
 from connector.state.schema import SCHEMA_VERSION, locks, migrate
 
@@ -26,7 +26,6 @@ __all__ = [
     "LockLostError",
     "LockedError",
     "Reject",
-    "Rejected",
     "RowState",
     "RowStore",
     "RunLog",

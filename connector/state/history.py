@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from connector.errors import LockedError, LockLostError, StateError
-from connector.mapping.mapper import RowKey
+from connector.mapping.mapper import Refusal
 from connector.state.access import Access, chunks
 from connector.state.rows import Scope
 from connector.state.schema import locks, rejects, runs, usage
@@ -27,17 +27,6 @@ STALE_LOCK_SECONDS = 600.0
 """A lock whose holder, on another host, has not been heard from for this long is taken over."""
 HEARTBEAT_SECONDS = 30.0
 """How often a running job's lock is renewed, from a thread of its own."""
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """One reason a row was refused, as a run records it."""
-
-    key: RowKey
-    field: str | None
-    code: str
-    message: str
-    error_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +114,7 @@ class RunLog:
 
     # --- rejects ------------------------------------------------------------------------------
 
-    def record_rejects(self, scope: Scope, refused: Sequence[Rejected], run_id: int) -> None:
+    def record_rejects(self, scope: Scope, refused: Sequence[Refusal], run_id: int) -> None:
         """Each refused row's reasons replace the ones an earlier run kept."""
         if not refused:
             return
