@@ -21,6 +21,8 @@ KEY_TAKEN = "KEY_TAKEN"
 """Our refusal code: another row of the source holds the same match value."""
 KEY_SWAPPED = "KEY_SWAPPED"
 """Our refusal code: two rows exchange key values in one run."""
+KEY_EXISTS = "KEY_EXISTS"
+"""Our refusal code: an insert whose key (a USER table's code) is already taken."""
 DUPLICATE_MESSAGES = ("This value already exists in another record.", "値がほかのレコードと重複")
 """Kintone's CB_VA01 message for a "Prohibit duplicate values" field (API.md §5)."""
 
@@ -280,7 +282,7 @@ def relinkable(refusal: Refusal, policy: Policy) -> bool:
         policy.mode == "insert"
         and policy.key_field not in (None, RECORD_ID)
         and refusal.field == policy.key_field
-        and any(m in refusal.message for m in DUPLICATE_MESSAGES)
+        and (refusal.code == KEY_EXISTS or any(m in refusal.message for m in DUPLICATE_MESSAGES))
     )
 
 

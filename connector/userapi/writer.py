@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connector.diff import KEY_EXISTS
 from connector.errors import KintoneError, PermanentKintoneError
 from connector.kintone.writer import WriteResult
 from connector.mapping.mapper import Outgoing, Refusal
@@ -14,8 +15,6 @@ from connector.userapi.tables import KEY, PASSWORD, VALID, UserTable
 
 NOT_FOUND = "NOT_FOUND"
 """Our refusal code: update mode, and no user or organization has the code."""
-KEY_EXISTS = "KEY_EXISTS"
-"""Our refusal code: insert mode, and the code is taken (the run links it instead)."""
 _READ_ONLY = ("id", "ctime", "mtime", "primaryOrganization")
 """Keys a GET shows that an update does not take back (primaryOrganization: a GET shows the
 organization's id, an update takes its code; it is sent only when mapped)."""
