@@ -100,7 +100,7 @@ class UserMapper:
         if refusals:
             return refusals
         code = entry.pop(KEY, None)
-        if not code:
+        if not str(code or "").strip():
             return [
                 Refusal(
                     key,

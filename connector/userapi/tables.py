@@ -52,7 +52,7 @@ KEY = "code"
 """Every USER table is keyed by a code: the login name, or the organization code."""
 
 USER_FIELDS: dict[str, Column] = {
-    KEY: Column(Kind.TEXT, 128, required=True, not_blank=True),
+    KEY: Column(Kind.TEXT, 128, required=True),
     "name": Column(Kind.TEXT, 128, required=True, not_blank=True),
     PASSWORD: Column(Kind.TEXT, 64, required=True),
     VALID: Column(Kind.BOOL),
@@ -78,14 +78,14 @@ USER_FIELDS: dict[str, Column] = {
     "sortOrder": Column(Kind.INTEGER),
 }
 ORGANIZATION_FIELDS: dict[str, Column] = {
-    KEY: Column(Kind.TEXT, required=True, not_blank=True),
+    KEY: Column(Kind.TEXT, required=True),
     "name": Column(Kind.TEXT, required=True, not_blank=True),
     "localName": Column(Kind.TEXT),
     "localNameLocale": Column(Kind.NAME_LOCALE),
     "parentCode": Column(Kind.TEXT),
     "description": Column(Kind.TEXT),
 }
-MEMBER_FIELDS: dict[str, Column] = {KEY: Column(Kind.TEXT, 128, required=True, not_blank=True)}
+MEMBER_FIELDS: dict[str, Column] = {KEY: Column(Kind.TEXT, 128, required=True)}
 """The parent row of a membership table: the user's login name."""
 
 

@@ -77,7 +77,7 @@ class EntryWriter:
     def write(self, batch: Sequence[Outgoing]) -> WriteResult:
         """Add and update a batch; refused entries are reported, the rest land."""
         result = WriteResult()
-        found = {str(k): v for k, v in self.existing([o.key_value for o in batch]).items()}
+        found, batch = self._stored(batch, result)
         adds: list[tuple[Outgoing, dict[str, Any]]] = []
         updates: list[tuple[Outgoing, dict[str, Any]]] = []
         for out in batch:
@@ -101,6 +101,56 @@ class EntryWriter:
             for out in self._send("PUT", updates, result):
                 result.updated.append((out.key, int(found[str(out.key_value)]["id"])))
         return result
+
+    def _stored(
+        self, batch: Sequence[Outgoing], result: WriteResult
+    ) -> tuple[dict[str, dict[str, Any]], list[Outgoing]]:
+        """The stored entries of a batch by code, read by id where the state knows the entry
+        (one read serves the rename check too) and by code otherwise; and the rows left.
+
+        A row whose entry the state knows under another code had its code changed in the
+        source: the entry is renamed (`PUT users/codes.json`), not added a second time."""
+        known = {o.record_id: o for o in batch if o.record_id is not None}
+        by_id = {int(e["id"]): e for e in self.client.read(self.entity, ids=list(known))}
+        moves = [
+            (o, str(by_id[i][KEY]))
+            for i, o in known.items()
+            if i in by_id and str(by_id[i][KEY]) != str(o.key_value)
+        ]
+        refused = self._rename(moves, result)
+        rows = [o for o in batch if o.key.id not in refused]
+        found = {
+            str(o.key_value): {**by_id[i], KEY: o.key_value}
+            for i, o in known.items()
+            if i in by_id and o.key.id not in refused
+        }
+        rest = [o.key_value for o in rows if str(o.key_value) not in found]
+        found.update({str(k): v for k, v in self.existing(rest).items()})
+        return found, rows
+
+    def _rename(self, moves: Sequence[tuple[Outgoing, str]], result: WriteResult) -> set[str]:
+        """Rename entries whose code changed; the row ids refused."""
+        refused: set[str] = set()
+        for start in range(0, len(moves), ENTRIES_PER_CALL):
+            chunk = moves[start : start + ENTRIES_PER_CALL]
+            pairs = [{"currentCode": old, "newCode": str(o.key_value)} for o, old in chunk]
+            try:
+                self.client.call("PUT", f"{self.entity}/codes", {"codes": pairs}, app=self.entity)
+            except PermanentKintoneError as exc:
+                if exc.code in CALL_LEVEL or exc.status in (401, 403):
+                    result.error = exc
+                refused |= {o.key.id for o, _ in chunk}
+                result.refused += [
+                    Refusal(
+                        o.key,
+                        KEY,
+                        exc.code or "REFUSED",
+                        f"renaming {old!r} to {o.key_value!r} was refused: {exc.kintone_message}",
+                        exc.error_id,
+                    )
+                    for o, old in chunk
+                ]
+        return refused
 
     def delete(self, record_ids: Sequence[int]) -> list[int]:
         """Leavers: users disabled (or deleted, as configured), organizations deleted,
