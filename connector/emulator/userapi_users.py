@@ -78,12 +78,12 @@ def add_users(store: UserStore, params: dict[str, Any]) -> dict[str, Any]:
         entry = problems.entry(key, item, WRITABLE)
         if entry is None:
             continue
-        code = problems.text(f"{key}.code", entry.get("code"), CODE_LENGTH, required=True)
+        code = _name(problems, f"{key}.code", entry.get("code"))
         if code is not None and (code in store.users.by_code or code in seen):
             # Undocumented code for a login name in use: CB_VA01 at the entry (docs/emulator.md).
             problems.add(f"{key}.code", "The login name is already in use.")
         password = problems.text(f"{key}.password", entry.get("password"), 64, required=True)
-        name = problems.text(f"{key}.name", entry.get("name"), CODE_LENGTH, required=True)
+        name = _name(problems, f"{key}.name", entry.get("name"))
         user = StoredUser(next_id + len(staged), code or "", name or "", password or "", False)
         _profile(store, problems, key, entry, user, clear=True)
         seen.add(user.code)
@@ -128,9 +128,7 @@ def update_users(store: UserStore, params: dict[str, Any]) -> dict[str, Any]:
         )
         # Name and password cannot be emptied, so leaving them out keeps them.
         if "name" in entry:
-            user.name = (
-                problems.text(f"{key}.name", entry["name"], CODE_LENGTH, required=True) or ""
-            )
+            user.name = _name(problems, f"{key}.name", entry["name"]) or ""
         if "password" in entry:
             password = problems.text(f"{key}.password", entry["password"], 64, required=True)
             user.password = password or ""
@@ -190,6 +188,11 @@ def _profile(
         )
     user.profile.update(fields)
     user.mtime = now()
+
+
+def _name(problems: Problems, key: str, value: Any) -> str | None:
+    """A login name or display name: required, at most 128 characters, not only spaces."""
+    return problems.text(key, value, CODE_LENGTH, required=True, blank=False)
 
 
 def _choice(problems: Problems, key: str, value: Any, allowed: tuple[str, ...]) -> str | None:
