@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from .auth import same_secret
 from .seed import MembershipSeed, Options, Seed
@@ -81,24 +81,32 @@ class StoredEntity:
     dynamic: bool = False
 
 
-class Table:
+class _Coded(Protocol):
+    id: int
+    code: str
+
+
+T = TypeVar("T", bound=_Coded)
+
+
+class Table(Generic[T]):
     """Entities of one kind by code and by id; ids only grow, so `by_id` is in id order."""
 
     def __init__(self) -> None:
-        self.by_code: dict[str, Any] = {}
-        self.by_id: dict[int, Any] = {}
+        self.by_code: dict[str, T] = {}
+        self.by_id: dict[int, T] = {}
         self.next_id = 1
 
     def new_id(self) -> int:
         self.next_id += 1
         return self.next_id - 1
 
-    def add(self, item: Any) -> None:
+    def add(self, item: T) -> None:
         self.by_code[item.code] = item
         self.by_id[item.id] = item
         self.next_id = max(self.next_id, item.id + 1)
 
-    def drop(self, code: str) -> Any:
+    def drop(self, code: str) -> T:
         item = self.by_code.pop(code)
         del self.by_id[item.id]
         return item
@@ -121,10 +129,10 @@ class UserStore:
 
     def reset(self) -> None:
         """Back to the seed."""
-        self.users = Table()
-        self.orgs = Table()
-        self.groups = Table()
-        self.titles = Table()
+        self.users: Table[StoredUser] = Table()
+        self.orgs: Table[StoredEntity] = Table()
+        self.groups: Table[StoredEntity] = Table()
+        self.titles: Table[StoredEntity] = Table()
         self.custom_items = list(self.seed.custom_items)
         self.org_members: dict[int, dict[int, None]] = {}
         self.group_members: dict[int, dict[int, None]] = {}

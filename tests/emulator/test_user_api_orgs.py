@@ -163,8 +163,10 @@ def test_update_follows_the_documented_omissions(admin: TestClient) -> None:
     [east] = orgs(admin, **{"codes[0]": "east"})
     # name, localName and parentCode left out: kept; localNameLocale "": kept;
     # description left out: emptied.
-    assert east["name"] == "East" and east["localName"] == "Est"
-    assert east["parentCode"] == "sales" and east["localNameLocale"] == "en"
+    assert east["name"] == "East"
+    assert east["localName"] == "Est"
+    assert east["parentCode"] == "sales"
+    assert east["localNameLocale"] == "en"
     assert east["description"] == ""
     put(admin, {"code": "east", "parentCode": ""})
     assert orgs(admin, **{"codes[0]": "east"})[0]["parentCode"] is None
@@ -233,7 +235,8 @@ def test_user_organizations_shows_organization_and_title_types(admin: TestClient
 def test_organization_users_shows_user_titles(admin: TestClient) -> None:
     resp = admin.get("/v1/organization/users.json", params={"code": "east"})
     [entry] = resp.json()["userTitles"]
-    assert entry["user"]["code"] == "alice" and "password" not in entry["user"]
+    assert entry["user"]["code"] == "alice"
+    assert "password" not in entry["user"]
     assert entry["title"]["code"] == "boss"
     empty = admin.get("/v1/organization/users.json", params={"code": "hr", "size": 1})
     assert empty.json() == {"userTitles": []}

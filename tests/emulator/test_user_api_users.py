@@ -106,13 +106,16 @@ def new(code: str, **fields: Any) -> dict[str, Any]:
 def test_get_shows_every_user_type_field_in_order_with_nulls_for_unset(admin: TestClient) -> None:
     bob = user(admin, "bob")
     assert list(bob) == USER_KEYS
-    assert bob["email"] is None and bob["surName"] is None and bob["sortOrder"] is None
+    assert bob["email"] is None
+    assert bob["surName"] is None
+    assert bob["sortOrder"] is None
     assert (bob["locale"], bob["timezone"]) == ("auto", "Asia/Tokyo")
     assert bob["customItemValues"] == [
         {"code": "badge", "value": ""},
         {"code": "floor", "value": ""},
     ]
-    assert bob["ctime"].endswith("Z") and len(bob["ctime"]) == 20
+    assert bob["ctime"].endswith("Z")
+    assert len(bob["ctime"]) == 20
 
 
 def test_add_with_every_field_round_trips(admin: TestClient) -> None:
@@ -218,7 +221,8 @@ def test_update_sets_password_and_valid_and_keeps_ctime(admin: TestClient) -> No
     before = user(admin, "bob")
     put(admin, {"code": "bob", "password": "new-pw", "valid": False})
     after = user(admin, "bob")
-    assert after["valid"] is False and after["ctime"] == before["ctime"]
+    assert after["valid"] is False
+    assert after["ctime"] == before["ctime"]
     put(admin, {"code": "bob", "name": "Bob"})  # valid left out: true again (documented)
     assert user(admin, "bob")["valid"] is True
     error(admin.get("/v1/users.json", headers=BOB), 401, "CB_WA01")
