@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
 from connector.emulator import Seed
@@ -360,3 +362,13 @@ def test_seed_refuses_memberships_it_does_not_declare(seed: Seed) -> None:
     data["organizations"] = [{"code": "a", "name": "A", "parentCode": "b"}]
     with pytest.raises(ValueError, match="declare the parent first"):
         Seed.model_validate(data)
+
+
+def test_the_seed_example_in_the_docs_loads(seed: Seed) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "emulator.md").read_text(encoding="utf-8")
+    block = text.split("Seed keys beside", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = Seed.model_validate(yaml.safe_load(block))
+    with make_client(example, password_header("alice", "pw")) as c:
+        assert titles_of(c, "alice") == [("sales", None), ("east", "boss")]
+        [alice] = c.get("/v1/users.json").json()["users"]
+    assert alice["customItemValues"] == [{"code": "badge", "value": "B-1"}]
