@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import api_error, invalid_one
 from .userapi import CODE_LENGTH, MAX_PER_CALL, Problems, codes_of, one_code, page, selected
-from .userapi_users import LOCALES, renames_of
+from .userapi_fields import LOCALES
+from .userapi_users import renames_of
 from .users import SYSTEM_LOCALE, StoredEntity
 
 if TYPE_CHECKING:
