@@ -14,6 +14,7 @@ from .conftest import error, make_client, password_header
 
 ALICE = password_header("alice", "s3cret:x")
 BOB = password_header("bob", "hunter2")
+TOKEN = {"X-Cybozu-API-Token": "full-token"}
 USER_KEYS = [
     "id",
     "code",
@@ -362,3 +363,14 @@ def test_renamed_user_is_chosen_by_the_new_code_in_user_select(admin: TestClient
     record["owner"] = {"value": [{"code": "rob"}]}
     resp = admin.post("/k/v1/record.json", json={"app": 1, "record": record}, headers=token)
     assert resp.status_code == 200, resp.text
+
+
+def test_reset_brings_the_directory_back_to_the_seed(admin: TestClient) -> None:
+    post(admin, new("carol"))
+    put(admin, {"code": "bob", "name": "Robert"})
+    assert admin.post("/_emulator/reset").status_code == 200
+    found = admin.get("/v1/users.json").json()["users"]
+    assert [(u["code"], u["name"]) for u in found] == [("alice", "Alice"), ("bob", "Bob")]
+    record = {"code": {"value": "C-1"}, "owner": {"value": [{"code": "carol"}]}}
+    resp = admin.post("/k/v1/record.json", json={"app": 1, "record": record}, headers=TOKEN)
+    error(resp, 400, "GAIA_IL26")
