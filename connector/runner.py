@@ -574,8 +574,9 @@ def rows_of(
 def _count(report: SyncReport, result: WriteResult, *, dry_run: bool) -> None:
     report.inserted += len(result.inserted)
     report.updated += len(result.updated)
-    report.refusals += result.refused
-    if not dry_run:
+    if dry_run:
+        report.refusals += result.refused  # a run's refusals are recorded by `_refuse`
+    else:
         for key, record_id in (*result.inserted, *result.updated):
             report.record_ids[key.values] = record_id
 

@@ -247,9 +247,10 @@ def test_verify_finds_a_user_edited_in_cybozu_and_repair_sends_it_again(
 
     run("hr_users")
     assert verify(hr, "hr_users", http=directory, env=ENV).clean
-    directory.put(
-        "/v1/users.json", json={"users": [{"code": "sato", "name": "Edited", "valid": False}]}
-    ).raise_for_status()
+    sato = users(directory, "sato")["sato"]
+    edited = {k: v for k, v in sato.items() if k not in ("id", "ctime", "mtime") and v is not None}
+    edited.update(name="Edited", valid=False)
+    directory.put("/v1/users.json", json={"users": [edited]}).raise_for_status()
     report = verify(hr, "hr_users", http=directory, env=ENV, repair=True)
     assert report.drifted == {"1001": ["name", "valid"]}
     assert report.marked == 1
@@ -281,7 +282,7 @@ def test_check_names_a_login_that_is_not_an_administrator(
 
     seed = hr_dir / "seed.yaml"
     text = seed.read_text(encoding="utf-8").replace(
-        "groups:", "  - {code: clerk, name: Clerk, password: clerk-password}\ngroups:"
+        "titles:", "  - {code: clerk, name: Clerk, password: clerk-password}\ntitles:"
     )
     seed.write_text(text, encoding="utf-8")
     with cybozu(seed, login=("clerk", "clerk-password")) as client:
