@@ -15,9 +15,10 @@ from connector.userapi.tables import KEY, PASSWORD, VALID, UserTable
 
 NOT_FOUND = "NOT_FOUND"
 """Our refusal code: update mode, and no user or organization has the code."""
-_READ_ONLY = ("id", "ctime", "mtime", "primaryOrganization")
-"""Keys a GET shows that an update does not take back (primaryOrganization: a GET shows the
-organization's id, an update takes its code; it is sent only when mapped)."""
+_READ_ONLY = ("id", "ctime", "mtime")
+"""Keys a GET shows that an update does not take back."""
+PRIMARY = "primaryOrganization"
+"""A GET shows the organization's id; an add or update takes its code."""
 CALL_LEVEL = frozenset({"CB_AU01", "CB_WA01", "CB_NO02", "CB_IJ01", "GAIA_IA02", "GAIA_DA03"})
 """Errors about the whole call (credentials, rights, the request): no entry explains them."""
 _INDEX = re.compile(r"^\w+\[(\d+)\](?:\.(\w+))?")
@@ -126,7 +127,22 @@ class EntryWriter:
         }
         rest = [o.key_value for o in rows if str(o.key_value) not in found]
         found.update({str(k): v for k, v in self.existing(rest).items()})
-        return found, rows
+        return self._org_codes(found), rows
+
+    def _org_codes(self, entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Users' primary organizations as the codes an update takes back, not the ids a read
+        shows (one read per 100 organizations)."""
+        ids = {str(e[PRIMARY]) for e in entries.values() if e.get(PRIMARY) not in (None, "")}
+        if self.table is not UserTable.USERS or not ids:
+            return entries
+        codes = {
+            str(o["id"]): o[KEY]
+            for o in self.client.read("organizations", ids=sorted(int(i) for i in ids))
+        }
+        for entry in entries.values():
+            if entry.get(PRIMARY) not in (None, ""):
+                entry[PRIMARY] = codes.get(str(entry[PRIMARY]))
+        return entries
 
     def _rename(self, moves: Sequence[tuple[Outgoing, str]], result: WriteResult) -> set[str]:
         """Rename entries whose code changed; the row ids refused."""
@@ -161,6 +177,7 @@ class EntryWriter:
         """
         entries = list(self.client.read(self.entity, ids=record_ids))
         if self.on_delete == "disable":
+            entries = list(self._org_codes({e[KEY]: e for e in entries}).values())
             pending = [{**_sendable(e), VALID: False} for e in entries if e.get(VALID) is not False]
             for start in range(0, len(pending), ENTRIES_PER_CALL):
                 chunk = pending[start : start + ENTRIES_PER_CALL]

@@ -19,9 +19,7 @@ def fault(client: TestClient, **rule: object) -> None:
     client.post("/_emulator/faults", json=rule).raise_for_status()
 
 
-def test_an_add_whose_answer_was_lost_is_not_added_twice(
-    run: Run, directory: TestClient
-) -> None:
+def test_an_add_whose_answer_was_lost_is_not_added_twice(run: Run, directory: TestClient) -> None:
     fault(directory, path="/v1/users.json", method="POST", drop="after")
     with pytest.raises(KintoneError):
         run("hr_users", retry=FAST)

@@ -191,3 +191,68 @@ def test_a_repeated_group_refuses_the_user(
     (refusal,) = report.refusals
     assert str(refusal.key) == "1001"
     assert "twice" in refusal.message
+
+
+def test_services_keep_what_the_job_never_set(
+    staffed: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    warehouse(
+        hr_dir,
+        "CREATE TABLE hr_services (employee_id INTEGER, service VARCHAR);"
+        "INSERT INTO hr_services VALUES (1001, 'kintone'), (1001, 'garoon'), (1003, 'kintone')",
+    )
+    set_mapping(
+        hr_dir,
+        "hr_user_groups",
+        user_table="user_services",
+        max_delete_share=0.5,
+        items={
+            "source": {"table": "hr_services", "parent_key": ["employee_id"]},
+            "fields": {"service": "service"},
+        },
+    )
+    directory.put(
+        "/v1/users/services.json", json={"users": [{"code": "takahashi", "services": ["mailwise"]}]}
+    ).raise_for_status()
+    assert staffed("hr_user_groups").refused == 0
+
+    def services(code: str) -> set[str]:
+        body = directory.get("/v1/users/services.json", params={"codes": [code]}).json()
+        return set(body["users"][0]["services"])
+
+    assert services("sato") == {"kintone", "garoon"}
+    assert services("takahashi") == {"kintone", "mailwise"}
+    warehouse(hr_dir, "DELETE FROM hr_services WHERE service = 'garoon'")
+    staffed("hr_user_groups")
+    assert services("sato") == {"kintone"}
+
+
+def test_organizations_in_update_and_insert_mode(
+    run: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    set_mapping(hr_dir, "hr_departments", mode="update")
+    report = run("hr_departments")
+    assert {r.code for r in report.refusals} == {"NOT_FOUND"}
+    set_mapping(hr_dir, "hr_departments", mode="insert")
+    assert run("hr_departments").inserted == 6
+    warehouse(
+        hr_dir, "UPDATE hr_departments SET dept_name = 'Sales (all)' WHERE dept_code = 'SALES'"
+    )
+    run("hr_departments")
+    assert orgs(directory)["SALES"]["name"] == "Sales"  # insert never changes what is there
+
+
+def test_departments_that_left_are_deleted_children_first(
+    run: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    set_mapping(hr_dir, "hr_departments", on_delete="delete", max_delete_share=0.6)
+    run("hr_departments")
+    warehouse(hr_dir, "DELETE FROM hr_departments WHERE dept_code LIKE 'SALES%'")
+    assert run("hr_departments").deleted == 3
+    assert set(orgs(directory)) == {"HQ", "DEV", "DEV-DATA"}
+
+
+def test_plan_of_a_membership_job_writes_nothing(staffed: Run, directory: TestClient) -> None:
+    plan = staffed("hr_user_departments", dry_run=True)
+    assert plan.updated == 5  # ito has no departments: the job still sets the (empty) list
+    assert departments(directory, "sato") == {}

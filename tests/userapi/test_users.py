@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
 from connector.config import ProjectConfig, load_project
@@ -273,18 +274,90 @@ def test_check_reads_maps_and_probes_without_writing(
     assert set(users(directory)) == {"admin"}
 
 
-def test_check_names_a_login_that_is_not_an_administrator(
-    hr: ProjectConfig, hr_dir: Path
-) -> None:
+def test_check_names_a_login_that_is_not_an_administrator(hr: ProjectConfig, hr_dir: Path) -> None:
     from connector.job import check
 
     from .conftest import cybozu
 
     seed = hr_dir / "seed.yaml"
-    text = seed.read_text(encoding="utf-8").replace(
-        "titles:", "  - {code: clerk, name: Clerk, password: clerk-password}\ntitles:"
-    )
-    seed.write_text(text, encoding="utf-8")
+    data = yaml.safe_load(seed.read_text(encoding="utf-8"))
+    data["users"].append({"code": "clerk", "name": "Clerk", "password": "clerk-password"})
+    seed.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with cybozu(seed, login=("clerk", "clerk-password")) as client:
         result = check(hr, "hr_users", http=client, env=ENV)
     assert any("cybozu.com administrator" in p for p in result.problems)
+
+
+def test_every_mapped_field_lands_and_what_the_mapping_leaves_out_stays(
+    run: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    run("hr_departments")
+    run("hr_users")
+    sato = users(directory, "sato")["sato"]
+    assert (sato["surNameReading"], sato["givenNameReading"]) == ("さとう", "はなこ")
+    assert (sato["birthDate"], sato["joinDate"]) == ("1985-04-02", "2010-04-01")
+    assert (sato["employeeNumber"], sato["extensionNumber"]) == ("E1001", "1001")
+    # By hand: a primary department, a custom item and a mobile phone the mapping never sets.
+    edited = {k: v for k, v in sato.items() if k not in ("id", "ctime", "mtime") and v is not None}
+    edited.update(
+        primaryOrganization="SALES",
+        mobilePhone="090-0000-0000",
+        customItemValues=[{"code": "cost_center", "value": "CC-9"}],
+    )
+    directory.put(
+        "/v1/userOrganizations.json",
+        json={"userOrganizations": [{"code": "sato", "organizations": [{"orgCode": "SALES"}]}]},
+    ).raise_for_status()
+    directory.put("/v1/users.json", json={"users": [edited]}).raise_for_status()
+    warehouse(hr_dir, "UPDATE hr_employees SET phone = '03-9999-0000' WHERE employee_id = 1001")
+    assert run("hr_users").updated == 1
+    after = users(directory, "sato")["sato"]
+    assert after["phone"] == "03-9999-0000"
+    assert after["mobilePhone"] == "090-0000-0000"
+    sales = directory.get("/v1/organizations.json", params={"codes": ["SALES"]}).json()
+    assert after["primaryOrganization"] == sales["organizations"][0]["id"]
+    assert after["customItemValues"] == [{"code": "cost_center", "value": "CC-9"}]
+
+
+def test_a_custom_item_from_a_column(run: Run, hr_dir: Path, directory: TestClient) -> None:
+    warehouse(
+        hr_dir,
+        "ALTER TABLE hr_employees ADD COLUMN cost_center VARCHAR;"
+        "UPDATE hr_employees SET cost_center = 'CC-' || employee_id",
+    )
+    set_mapping(hr_dir, "hr_users", fields={**REDUCED, "custom.cost_center": "cost_center"})
+    run("hr_users")
+    assert users(directory, "tanaka")["tanaka"]["customItemValues"] == [
+        {"code": "cost_center", "value": "CC-1004"}
+    ]
+
+
+def test_a_changed_login_name_renames_the_user(
+    run: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    run("hr_users")
+    before = users(directory, "sato")["sato"]
+    warehouse(hr_dir, "UPDATE hr_employees SET login_name = 'hanako.sato' WHERE employee_id = 1001")
+    report = run("hr_users")
+    assert (report.inserted, report.updated) == (0, 1)
+    found = users(directory)
+    assert "sato" not in found
+    assert found["hanako.sato"]["id"] == before["id"]
+
+
+def test_a_value_only_cybozu_refuses_isolates_its_user(
+    run: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    warehouse(
+        hr_dir,
+        "INSERT INTO hr_employees (employee_id, login_name, display_name, active) "
+        "SELECT 3000 + i, 'bulk' || i, 'Bulk ' || i, true FROM range(150) t(i);"
+        "ALTER TABLE hr_employees ADD COLUMN home_dept VARCHAR;"
+        "UPDATE hr_employees SET home_dept = CASE WHEN employee_id = 3077 THEN 'NOWHERE' END",
+    )
+    set_mapping(hr_dir, "hr_users", fields={**REDUCED, "primaryOrganization": "home_dept"})
+    report = run("hr_users")
+    (refusal,) = report.refusals
+    assert (str(refusal.key), refusal.field) == ("3077", "primaryOrganization")
+    assert report.inserted == 154
+    assert report.calls < 25  # the refused call is split, not sent user by user
