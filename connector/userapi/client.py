@@ -75,6 +75,33 @@ class UserApiClient(KintoneClient):
         body = self.call("GET", "user/groups", {"code": code}, app="user_groups")
         return [{"groupCode": g["code"]} for g in body.get("groups", [])]
 
+    def every(self, entity: str) -> list[dict[str, Any]]:
+        """Every organization or group, 100 a call."""
+        found: list[dict[str, Any]] = []
+        while True:
+            body = self.call(
+                "GET", entity, {"size": ENTRIES_PER_CALL, "offset": len(found)}, app=entity
+            )
+            page = list(body[entity])
+            found += page
+            if len(page) < ENTRIES_PER_CALL:
+                return found
+
+    def members(self, entity: str, code: str) -> list[dict[str, Any]]:
+        """The users of one organization (`{user, title}`) or group (`{user}`), 100 a call."""
+        api, key = (
+            ("organization/users", "userTitles")
+            if entity == "organizations"
+            else ("group/users", "users")
+        )
+        found: list[dict[str, Any]] = []
+        while True:
+            params = {"code": code, "size": ENTRIES_PER_CALL, "offset": len(found)}
+            page = list(self.call("GET", api, params, app=entity)[key])
+            found += page if key == "userTitles" else [{"user": u} for u in page]
+            if len(page) < ENTRIES_PER_CALL:
+                return found
+
     def put_user_groups(self, code: str, items: Sequence[Mapping[str, Any]]) -> None:
         """Replace one user's groups."""
         groups = [i["groupCode"] for i in items]

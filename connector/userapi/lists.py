@@ -16,6 +16,8 @@ from connector.userapi.tables import KEY, LISTS, UserTable
 from connector.userapi.writer import CALL_LEVEL, NOT_FOUND
 
 Items = list[dict[str, Any]]
+_BY_MEMBERS_FROM = 20
+"""Users in a batch past which reading the organizations' (groups') members may be cheaper."""
 
 
 class ListWriter:
@@ -147,15 +149,36 @@ class ListWriter:
         )
 
     def _current(self, codes: Sequence[str]) -> dict[str, Items]:
+        """The users' lists as cybozu.com holds them. The API reads departments and groups one
+        user at a time; for many users, reading every organization's (group's) members costs
+        fewer calls, so the cheaper way is taken."""
         if self.table is UserTable.USER_SERVICES:
             found = self.client.user_services(codes)
             return {c: found.get(c, []) for c in codes}
-        read = (
-            self.client.user_organizations
-            if self.table is UserTable.USER_ORGANIZATIONS
-            else self.client.user_groups
-        )
+        orgs = self.table is UserTable.USER_ORGANIZATIONS
+        if len(codes) > _BY_MEMBERS_FROM:
+            entity = "organizations" if orgs else "groups"
+            entities = self.client.every(entity)
+            if len(entities) < len(codes):
+                return self._by_members(entity, entities, codes)
+        read = self.client.user_organizations if orgs else self.client.user_groups
         return {c: read(c) for c in codes}
+
+    def _by_members(
+        self, entity: str, entities: Sequence[Mapping[str, Any]], codes: Sequence[str]
+    ) -> dict[str, Items]:
+        lists: dict[str, Items] = {c: [] for c in codes}
+        for found in entities:
+            for member in self.client.members(entity, found[KEY]):
+                user = member["user"][KEY]
+                if user not in lists:
+                    continue
+                if entity == "organizations":
+                    title = member.get("title") or {}
+                    lists[user].append({"orgCode": found[KEY], "titleCode": title.get(KEY)})
+                else:
+                    lists[user].append({"groupCode": found[KEY]})
+        return lists
 
     def _put(self, lists: Mapping[str, Items]) -> None:
         if self.table is UserTable.USER_GROUPS:

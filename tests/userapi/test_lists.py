@@ -256,3 +256,25 @@ def test_plan_of_a_membership_job_writes_nothing(staffed: Run, directory: TestCl
     plan = staffed("hr_user_departments", dry_run=True)
     assert plan.updated == 5  # ito has no departments: the job still sets the (empty) list
     assert departments(directory, "sato") == {}
+
+
+def test_many_users_read_their_lists_by_department_in_fewer_calls(
+    staffed: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    warehouse(
+        hr_dir,
+        "INSERT INTO hr_employees (employee_id, login_name, display_name, active) "
+        "SELECT 3000 + i, 'bulk' || i, 'Bulk ' || i, true FROM range(150) t(i);"
+        "INSERT INTO hr_assignments SELECT 3000 + i, 'SALES-E', NULL FROM range(150) t(i);",
+    )
+    assert staffed("hr_users").inserted == 150
+    directory.put(
+        "/v1/userOrganizations.json",
+        json={"userOrganizations": [{"code": "bulk7", "organizations": [{"orgCode": "DEV"}]}]},
+    ).raise_for_status()
+    report = staffed("hr_user_departments")
+    assert report.updated == 155
+    assert "GET user/organizations" not in report.api_calls
+    assert report.calls < 30  # not one read per user
+    assert departments(directory, "bulk7") == {"SALES-E": None, "DEV": None}
+    assert departments(directory, "takahashi") == {"DEV": None, "DEV-DATA": "LEAD"}
