@@ -35,6 +35,9 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """The error that ended the run, with Kintone's error id when there was one."""
+    rows_expected: int | None = None
+    """About how many rows the run will read, for a progress display; None when unknown (an
+    incremental read). Not part of `as_dict`: an estimate, not a result."""
 
     @property
     def refused(self) -> int:
