@@ -91,6 +91,7 @@ class LiveProgress:
             TextColumn("{task.fields[detail]}"),
             console=console,
             transient=True,
+            auto_refresh=False,  # redrawn after each batch, when the numbers change
             # Lines printed meanwhile go where they were going (stdout stays the result's).
             redirect_stdout=False,
             redirect_stderr=False,

@@ -133,3 +133,30 @@ def test_a_mapping_over_a_query_is_refused(project_dir: Path, kintone: TestClien
     write_mapping(project_dir, "people", query)
     with pytest.raises(ConfigError, match="reads a query"):
         sync_frame(load_project(project_dir / "kintone-sync.yaml"), "people", frame(), http=kintone)
+
+
+def test_progress_is_called_after_each_batch_with_the_estimate(
+    people: Path, kintone: TestClient
+) -> None:
+    project = load_project(people)
+    one_at_a_time = project.model_copy(
+        update={"limits": project.limits.model_copy(update={"concurrency": 1})}
+    )
+    rows = pd.DataFrame(
+        {
+            "customer_id": [f"P-{i:05}" for i in range(4500)],
+            "full_name": "x",
+            "credit_limit": 1.5,
+        }
+    )
+    seen: list[tuple[int, int, int | None]] = []
+    report = sync_frame(
+        one_at_a_time,
+        "people",
+        rows,
+        http=kintone,
+        progress=lambda r: seen.append((r.rows_read, r.inserted, r.rows_expected)),
+    )
+    # 2,000 records a bulkRequest (20 requests of 100), one bulkRequest at a time.
+    assert seen == [(2000, 2000, 4500), (4000, 4000, 4500), (4500, 4500, 4500)]
+    assert report.inserted == 4500
