@@ -79,6 +79,8 @@ def serve_emulator(port: int = 0, seed: Seed | None = None) -> Iterator[int]:
 DEMO_TOKEN_ENV = "KINTONE_SYNC_DEMO_TOKEN"
 """The variable the demo project reads its token from: not KINTONE_API_TOKEN, which may hold a
 real domain's token that the emulator would refuse."""
+HEADER = "# The demo project: `kintone-sync demo` writes it, and rewrites the emulator's port.\n"
+"""The first line of a demo's project file: a demo overwrites no other project file."""
 DATA_FILE = ".kintone-sync/emulator.json"
 """The emulator's records, kept in the demo directory so that the state there stays true."""
 
@@ -132,6 +134,11 @@ def prepare_demo(root: Path, port: int) -> Demo:
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root} is a file; give --dir a directory (it is created if missing)")
     demo = Demo(root.resolve())
+    if demo.project_file.exists() and not demo.project_file.read_text("utf-8").startswith(HEADER):
+        raise ConfigError(
+            f"{demo.project_file} is not a demo's project file, and the demo would overwrite "
+            "it; give --dir an empty directory or an earlier demo's"
+        )
     for folder in (demo.root / "mappings", demo.data_file.parent):
         folder.mkdir(parents=True, exist_ok=True)
     samples = files("connector.samples")
@@ -152,10 +159,7 @@ def prepare_demo(root: Path, port: int) -> Demo:
         },
         "mappings_dir": "mappings",
     }
-    header = (
-        "# The demo project: `kintone-sync demo` writes it; the emulator's port changes here.\n"
-    )
-    demo.project_file.write_text(header + yaml.safe_dump(project, sort_keys=False), "utf-8")
+    demo.project_file.write_text(HEADER + yaml.safe_dump(project, sort_keys=False), "utf-8")
     return demo
 
 

@@ -63,12 +63,15 @@ class PlainProgress:
         self, echo: Callable[[str], None], *, every: float = EVERY_SECONDS, clock: Clock
     ) -> None:
         self.echo, self.every, self.clock = echo, every, clock
+        self.previous = clock()
+        """When the display was made or last called: where the next job's time starts."""
         self.started: dict[str, float] = {}
         self.last: dict[str, float] = {}
 
     def __call__(self, report: SyncReport) -> None:
         now = self.clock()
-        started = self.started.setdefault(report.job, now)
+        started = self.started.setdefault(report.job, self.previous)
+        self.previous = now
         if now - self.last.get(report.job, started) < self.every:
             return
         self.last[report.job] = now
@@ -98,13 +101,16 @@ class LiveProgress:
             get_time=clock,
         )
         self.clock = clock
+        self.previous = clock()
+        """When the display was made or last called: where the next job's time starts."""
         self.tasks: dict[str, tuple[TaskID, float]] = {}
 
     def __call__(self, report: SyncReport) -> None:
         now = self.clock()
         if report.job not in self.tasks:
             task = self.bars.add_task(report.job, total=report.rows_expected, detail="")
-            self.tasks[report.job] = (task, now)
+            self.tasks[report.job] = (task, self.previous)
+        self.previous = now
         task, started = self.tasks[report.job]
         total = report.rows_expected
         self.bars.update(

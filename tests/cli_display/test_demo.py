@@ -81,3 +81,13 @@ def test_serve_keeps_the_emulator_answering_until_ctrl_c(tmp_path: Path) -> None
     assert "stopping the emulator" in out
     # The records it served were saved beside the state, for the next demo or emulator.
     assert (tmp_path / ".kintone-sync" / "emulator.json").stat().st_size > 0
+
+
+def test_the_demo_overwrites_no_project_file_of_its_own(tmp_path: Path) -> None:
+    mine = tmp_path / "kintone-sync.yaml"
+    mine.write_text("source: {url: 'duckdb:///real.duckdb'}\n")
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a demo's project file" in result.output
+    assert mine.read_text() == "source: {url: 'duckdb:///real.duckdb'}\n"
+    assert not (tmp_path / "warehouse.duckdb").exists()

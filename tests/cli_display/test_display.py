@@ -49,13 +49,18 @@ def test_the_text_has_rate_and_time_left_from_the_estimate() -> None:
 
 def test_plain_lines_come_every_n_seconds_of_the_clock() -> None:
     clock, lines = Clock(), []
-    show = PlainProgress(lines.append, every=10, clock=clock)
-    for step, read in [(0, 0), (5, 1000), (5, 2000), (2, 2500), (8, 4000)]:
+    show = PlainProgress(lines.append, every=10, clock=clock)  # the run starts now
+    for step, read in [(5, 1000), (5, 2000), (2, 2500), (8, 4000)]:
         clock.now += step
         show(report(read))
+    clock.now += 4
+    show(report(5_000, job="orders"))  # the next job's time starts at the last call
+    clock.now += 6
+    show(report(6_000, job="orders"))
     assert lines == [
         "customers: 2,000 of 10,000 rows read, 1,990 written, 0 refused, 200 rows/s, ETA 40 s",
         "customers: 4,000 of 10,000 rows read, 3,990 written, 0 refused, 200 rows/s, ETA 30 s",
+        "orders: 6,000 of 10,000 rows read, 5,990 written, 0 refused, 600 rows/s, ETA 7 s",
     ]
 
 
@@ -63,7 +68,6 @@ def test_the_live_display_draws_a_bar_with_the_counts_on_a_terminal() -> None:
     clock, screen = Clock(), Terminal()
     live = LiveProgress(screen, clock=clock)
     with live.shown():
-        live(report(0))
         clock.now += 4
         live(report(2_000))
         drawn = screen.getvalue()
