@@ -25,6 +25,13 @@ from connector.runner import sync
 
 SAMPLE_TOKEN = "sample-token"
 """The API token of the sample seed's app: a fixture, not a secret."""
+DEMO_TOKEN_ENV = "KINTONE_SYNC_DEMO_TOKEN"
+"""The variable the demo project reads its token from: not KINTONE_API_TOKEN, which may hold a
+real domain's token that the emulator would refuse."""
+HEADER = "# The demo project: `kintone-sync demo` writes it, and rewrites the emulator's port.\n"
+"""The first line of a demo's project file: a demo overwrites no other project file."""
+DATA_FILE = ".kintone-sync/emulator.json"
+"""The emulator's records, kept in the demo directory so that the state there stays true."""
 
 
 def build_sample(path: Path) -> bool:
@@ -45,10 +52,7 @@ def serve_app(app: ASGIApp, port: int = 0) -> Iterator[int]:
     """An ASGI app served by uvicorn on 127.0.0.1 in a background thread; yields the port."""
     import uvicorn
 
-    if port == 0:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -74,15 +78,6 @@ def serve_emulator(port: int = 0, seed: Seed | None = None) -> Iterator[int]:
         seed = load_seed(Path(str(files("connector.samples").joinpath("emulator-seed.yaml"))))
     with serve_app(create_app(seed), port) as bound:
         yield bound
-
-
-DEMO_TOKEN_ENV = "KINTONE_SYNC_DEMO_TOKEN"
-"""The variable the demo project reads its token from: not KINTONE_API_TOKEN, which may hold a
-real domain's token that the emulator would refuse."""
-HEADER = "# The demo project: `kintone-sync demo` writes it, and rewrites the emulator's port.\n"
-"""The first line of a demo's project file: a demo overwrites no other project file."""
-DATA_FILE = ".kintone-sync/emulator.json"
-"""The emulator's records, kept in the demo directory so that the state there stays true."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +124,7 @@ def prepare_demo(root: Path, port: int) -> Demo:
     the emulator's records survive a second demo. The project names `port`.
 
     Raises:
-        ConfigError: `root` exists and is not a directory.
+        ConfigError: `root` is a file, or holds a project file no demo wrote.
     """
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root} is a file; give --dir a directory (it is created if missing)")
@@ -173,8 +168,11 @@ def demo_port(root: Path, port: int) -> int:
         earlier = httpx.URL(project.connections["default"].base_url).port
     except (ConfigError, KeyError):
         earlier = None
-    if earlier:
-        return earlier
+    return earlier or free_port()
+
+
+def free_port() -> int:
+    """A port nothing listens on at 127.0.0.1 now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -68,41 +68,33 @@ def sync(
         RunStoppedError: the job's identity changed in a way no row can be matched across.
         LockLostError: another run took the lock over; this run stopped before writing again.
     """
-    with logs.bound(job=name):
-        started = time.monotonic()
-        retry = retry or RetryPolicy(
-            project.retry.attempts, project.retry.backoff_seconds, project.retry.max_backoff_seconds
-        )
-        job = open_job(
-            project,
-            name,
-            http=http,
-            engine=engine,
-            env=env,
-            retry=retry,
-            requests_per_second=project.limits.requests_per_second,
-        )
-        own_state = state is None
-        store = state or StateStore.open(project.state.url, project.root)
-        try:
-            run = _Run(
-                job,
-                store,
-                project,
-                dry_run=dry_run,
-                full_refresh=full_refresh,
-                force=force,
-                progress=progress,
-            )
-            with logs.bound(app=job.app):
-                if dry_run:
-                    return run.execute(None, started)
-                with store.log.lock(name) as lock:
-                    return run.execute(lock, started, use_bulk=use_bulk)
-        finally:
-            job.close()
-            if own_state:
-                store.close()
+    started = time.monotonic()
+    retry = retry or RetryPolicy(
+        project.retry.attempts, project.retry.backoff_seconds, project.retry.max_backoff_seconds
+    )
+    job = open_job(
+        project,
+        name,
+        http=http,
+        engine=engine,
+        env=env,
+        retry=retry,
+        requests_per_second=project.limits.requests_per_second,
+    )
+    own_state = state is None
+    store = state or StateStore.open(project.state.url, project.root)
+    try:
+        run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh, force=force)
+        run.progress = progress
+        with logs.bound(job=name, app=job.app):
+            if dry_run:
+                return run.execute(None, started)
+            with store.log.lock(name) as lock:
+                return run.execute(lock, started, use_bulk=use_bulk)
+    finally:
+        job.close()
+        if own_state:
+            store.close()
 
 
 def target_of(project: ProjectConfig, job: Job) -> str:
@@ -123,10 +115,8 @@ class _Run:
         dry_run: bool,
         full_refresh: bool,
         force: bool,
-        progress: Callable[[SyncReport], None] | None = None,
     ) -> None:
         self.job, self.state, self.project = job, state, project
-        self.progress = progress
         self.dry_run, self.force = dry_run, force
         spec = job.spec
         self.scope = Scope(job.name, target_of(project, job))
@@ -147,6 +137,8 @@ class _Run:
         self.totals = (0, 0)
         self.lock: Lock | None = None
         self.writer: RecordWriter | None = None
+        self.progress: Callable[[SyncReport], None] | None = None
+        """Called with the report after each batch."""
         # A plan marks the rows it reads in a column of its own, under a number of its own.
         self.mark = random.randint(1, 2**31 - 1) if dry_run else 0
 
