@@ -24,6 +24,7 @@ from connector.kintone.limits import (
     ISOLATION_REQUESTS_PER_RUN,
     REQUESTS_PER_APP_PER_DAY,
 )
+from connector.logs import redact
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.yamlfile import load_yaml
 
@@ -318,4 +319,5 @@ def secret(name: str, env: Mapping[str, str] | None = None) -> str:
             f"environment variable {name} holds {kind}; credentials are printable ASCII, so "
             "check that the variable holds the credential and nothing else"
         )
+    redact(value)
     return value

@@ -35,6 +35,9 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """The error that ended the run, with Kintone's error id when there was one."""
+    rows_expected: int | None = None
+    """About how many rows the run will read, for a progress display; None when unknown (an
+    incremental read). Not part of `as_dict`: an estimate, not a result."""
 
     @property
     def refused(self) -> int:
@@ -81,3 +84,12 @@ class SyncReport:
                 for r in self.refusals
             ]
         return out
+
+
+def destination(app: int | str) -> str:
+    """Where a job writes, for people: `app 12`, or `cybozu.com users` for a USER table."""
+    from connector.userapi.tables import UserTable
+
+    if isinstance(app, str) and app in set(UserTable):
+        return f"cybozu.com {app}"
+    return f"app {app}"

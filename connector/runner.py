@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from connector import diff
+from connector import diff, logs
 from connector.config import ProjectConfig
 from connector.diff import Candidate, Decisions, Identity, Policy
 from connector.errors import DeleteCapError, KintoneSyncError, RunStoppedError
@@ -51,12 +51,14 @@ def sync(
     retry: RetryPolicy | None = None,
     use_bulk: bool = True,
     state: StateStore | None = None,
+    progress: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
     """Run one job: check, read, compare with the state, write the changes, record everything.
 
     `dry_run` (what `plan` does) reads, maps and decides, writes nothing and leaves the
     state's run marks alone; `full_refresh` sends every row again; `force` lets a run delete
-    more than the mapping's `max_delete_share` of records or table rows.
+    more than the mapping's `max_delete_share` of records or table rows. `progress` is
+    called with the report so far after each batch (its `rows_expected` is the estimate).
 
     Raises:
         ConfigError, SourceError, PreflightError, StateError: before anything is written.
@@ -83,10 +85,12 @@ def sync(
     store = state or StateStore.open(project.state.url, project.root)
     try:
         run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh, force=force)
-        if dry_run:
-            return run.execute(None, started)
-        with store.log.lock(name) as lock:
-            return run.execute(lock, started, use_bulk=use_bulk)
+        run.progress = progress
+        with logs.bound(job=name, app=job.app):
+            if dry_run:
+                return run.execute(None, started)
+            with store.log.lock(name) as lock:
+                return run.execute(lock, started, use_bulk=use_bulk)
     finally:
         job.close()
         if own_state:
@@ -135,6 +139,8 @@ class _Run:
         self.totals = (0, 0)
         self.lock: Lock | None = None
         self.writer: Writer | None = None
+        self.progress: Callable[[SyncReport], None] | None = None
+        """Called with the report after each batch."""
         # A plan marks the rows it reads in a column of its own, under a number of its own.
         self.mark = random.randint(1, 2**31 - 1) if dry_run else 0
 
@@ -157,16 +163,19 @@ class _Run:
         )
         report.run_id = self.mark = run_id
         status = "failed"
-        try:
-            self._run_rows()
-            state.rows.save_checkpoint(self.scope, _encode(self.cursor_value), self.mapping_hash)
-            status = "refused" if report.refusals else "succeeded"
-        except KintoneSyncError as exc:
-            report.errors.append(str(exc))
-            raise
-        finally:
-            self._finish(started)
-            state.log.end_run(run_id, status, report.as_dict(refusals=False))
+        with logs.bound(run_id=run_id):
+            try:
+                self._run_rows()
+                state.rows.save_checkpoint(
+                    self.scope, _encode(self.cursor_value), self.mapping_hash
+                )
+                status = "refused" if report.refusals else "succeeded"
+            except KintoneSyncError as exc:
+                report.errors.append(str(exc))
+                raise
+            finally:
+                self._finish(started)
+                state.log.end_run(run_id, status, report.as_dict(refusals=False))
         return report
 
     def _run_rows(self) -> None:
@@ -292,6 +301,8 @@ class _Run:
         """Read, map and write every row; whether the read was incremental."""
         source, incremental = self._sources()
         self.incremental = incremental
+        if incremental:  # the estimate counts every row; this run reads only the new ones
+            self.report.rows_expected = None
         cursor = self.job.spec.source.cursor
         assert self.writer is not None
         window = BATCH * self.writer.concurrency
@@ -390,6 +401,7 @@ class _Run:
             writes = decided.writes + [c.out for c in decided.check_landed]
             if writes:
                 _count(report, self.writer.plan(writes), dry_run=True)
+            self._show_progress()
             return
         if self.lock is not None:
             self.lock.check()
@@ -420,6 +432,7 @@ class _Run:
             rows.release(scope, decided.released, run, "the row now names another record")
         self._record_usage()
         self.state.log.progress(run, report.as_dict(refusals=False))
+        self._show_progress()
         log.info(
             "%s: %d rows read; %d inserted, %d updated, %d unchanged, %d refused; %d API calls",
             self.job.name,
@@ -430,6 +443,10 @@ class _Run:
             report.refused,
             report.calls,
         )
+
+    def _show_progress(self) -> None:
+        if self.progress is not None:
+            self.progress(self.report)
 
     def _refuse(self, refusals: Sequence[Refusal]) -> None:
         if not refusals:
@@ -548,6 +565,7 @@ class _Run:
         used = self.state.log.usage_today(str(self.job.app))
         # The rows the job already knows, rather than a count over the warehouse each run.
         rows = sum(self.state.rows.counts(self.scope).values()) or self.job.source.count()
+        self.report.rows_expected = rows
         worst = -(-rows // BATCH) + len(self.job.children) + 3
         if used + worst > budget:
             message = (

@@ -15,6 +15,7 @@ from connector.job import Job, make_mapper, open_job
 from connector.kintone.payload import merge_tables
 from connector.mapping.mapper import Outgoing
 from connector.mapping.spec import RECORD_ID
+from connector.report import destination
 from connector.runner import rows_of, target_of
 from connector.state import Scope, StateStore
 from connector.userapi.client import UserApiClient
@@ -181,7 +182,8 @@ class _Verify:
 def describe(report: VerifyReport) -> str:
     """The text summary `kintone-sync verify` prints."""
     lines = [
-        f"{report.job} -> {_where(report.app)}: {report.rows:,} rows, {report.records:,} records",
+        f"{report.job} -> {destination(report.app)}: "
+        f"{report.rows:,} rows, {report.records:,} records",
         f"  missing     {len(report.missing):>9,}  (deleted in the app; a run sends them again)",
         f"  drifted     {len(report.drifted):>9,}  (edited in the app)",
         f"  unmapped    {len(report.unmapped):>9,}  (no row maps to them; "
@@ -196,7 +198,3 @@ def describe(report: VerifyReport) -> str:
     elif not report.clean:
         lines.append("  run `kintone-sync verify JOB --repair` to send them again")
     return "\n".join(lines)
-
-
-def _where(app: int | str) -> str:
-    return f"app {app}" if isinstance(app, int) else f"cybozu.com {app}"

@@ -23,15 +23,24 @@ EXIT_DIFFERS = 4
 @click.group()
 @click.version_option(package_name="kintone-sync")
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and batches; print tracebacks.")
-def main(verbose: bool) -> None:
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only errors and a one-line result; no progress."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object a line on stderr, with time, level, run id, job, app, error id.",
+)
+def main(verbose: bool, quiet: bool, log_format: str) -> None:
     """Sync warehouse tables into Kintone apps."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
-    # One line per HTTP request drowns the run's own lines; retries are logged by the client.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from connector.logs import configure
+
+    if verbose and quiet:
+        raise click.UsageError("-v and --quiet ask for opposite things; give one of them")
+    level = logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
+    configure(level, log_format, sys.stderr)
 
 
 project_option = click.option(
@@ -85,8 +94,13 @@ def _fail(exc: Exception, code: int, *, unexpected: bool = False) -> NoReturn:
 
 
 def _verbose() -> bool:
+    return bool(_root_option("verbose"))
+
+
+def _root_option(name: str) -> object:
+    """An option of the root command (`-v`, `--quiet`, `--log-format`), None outside one."""
     context = click.get_current_context(silent=True)
-    return bool(context is not None and context.find_root().params.get("verbose"))
+    return context.find_root().params.get(name) if context is not None else None
 
 
 from connector.cli import emulator, history, project, runs  # noqa: E402  (registers commands)

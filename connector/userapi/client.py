@@ -21,6 +21,19 @@ class UserApiClient(KintoneClient):
     def path(self, api: str) -> str:
         return f"/v1/{api}.json"
 
+    def call(
+        self,
+        method: str,
+        api: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool = True,
+        app: int | str | None = None,
+    ) -> Any:
+        """One User API call; its errors name the table (`cybozu.com users`), not an app."""
+        where = None if app is None else f"cybozu.com {app}"
+        return super().call(method, api, params, idempotent=idempotent, app=where)
+
     def read(
         self, entity: str, *, codes: Sequence[str] = (), ids: Sequence[int] = ()
     ) -> Iterator[dict[str, Any]]:
@@ -68,7 +81,12 @@ class UserApiClient(KintoneClient):
             }
             for code, items in lists.items()
         ]
-        self.call("PUT", "userOrganizations", {"userOrganizations": body}, app="user_organizations")
+        self.call(
+            "PUT",
+            "userOrganizations",
+            {"userOrganizations": body},
+            app="user_organizations",
+        )
 
     def user_groups(self, code: str) -> list[dict[str, Any]]:
         """A user's groups: `[{groupCode}]`."""
