@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
 
 from connector.config import ProjectConfig
-from connector.errors import ConfigError, PreflightError, SourceError
+from connector.errors import ConfigError, PermanentKintoneError, PreflightError, SourceError
 from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
 from connector.mapping.form import Form
@@ -18,6 +20,10 @@ from connector.mapping.mapper import Mapper, Refusal
 from connector.mapping.spec import RECORD_ID, MappingSpec
 from connector.preflight import check_mapping, check_rights
 from connector.source import SqlSource, TableSpec, create_engine_from_url
+
+APP_NOT_FOUND = "GAIA_AP01"
+"""Kintone's code for an app id that does not exist: `404 GAIA_AP01 "The app (ID: n) not
+found. The app may have been deleted."` (kintone/cli-kintone features/record/common.feature)."""
 
 
 @dataclass
@@ -75,7 +81,7 @@ def open_job(
     )
     try:
         app = spec.app if isinstance(spec.app, int) else client.find_app(spec.app)
-        form = Form.from_properties(client.form(app))
+        form = Form.from_properties(_form(client, app, project.mapping_path(name)))
     except BaseException:
         if owns_http:
             http.close()
@@ -111,6 +117,25 @@ def open_job(
         raise PreflightError(str(app), problems)
     job.problems = problems
     return job
+
+
+def _form(client: KintoneClient, app: int, mapping: Path) -> dict[str, Any]:
+    """The app's form; an app that does not exist is the mapping's problem (exit 2).
+
+    Raises:
+        ConfigError: Kintone answers GAIA_AP01, the app is not found.
+    """
+    try:
+        return client.form(app)
+    except PermanentKintoneError as exc:
+        if exc.code != APP_NOT_FOUND:
+            raise
+        raise ConfigError(
+            f"app {app} does not exist, or was deleted [{exc.status} {exc.code}]; "
+            "fix app: to the id of an app these credentials can see",
+            file=str(mapping),
+            key="app",
+        ) from None
 
 
 @dataclass

@@ -412,7 +412,8 @@ class _Translate:
                 "check the host, port, user and that the server is running"
             ) from None
         if source.spec.table is not None and not _table_exists(source.engine, source.spec.table):
-            raise SourceError(
+            # A configuration problem (exit 2): the mapping names a table the warehouse lacks.
+            raise ConfigError(
                 f"unknown table {source.spec.table!r} in {_show(url)}; "
                 "fix source.table in the mapping (schema.table when not in the default schema)"
             ) from None
