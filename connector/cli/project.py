@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from connector.cli import _errors, main, project_option
+from connector.cli import EXIT_USAGE, _errors, main, output_option, project_option
+from connector.cli.history import one_line
 
 
 @main.command()
@@ -109,3 +112,37 @@ def schema() -> None:
     from connector.mapping.spec import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@project_option
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An emulator seed to check too (repeatable).",
+)
+@output_option
+def validate(project_file: Path, seeds: tuple[Path, ...], output: str) -> None:
+    """Check the project file, every mapping file and the seeds given, offline: no connection,
+    no network. Lists every problem with its file, line and key; exit 2 when there is one."""
+    from connector.validate import validate as run_validate
+
+    with _errors():
+        found = run_validate(project_file, seeds)
+    code = EXIT_USAGE if found.problems else 0
+    if output == "json":
+        problems = [asdict(p) for p in found.problems]
+        data = {"files": found.files, "problems": problems, "exit_code": code}
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        for problem in found.problems:
+            click.echo(one_line(str(problem)))
+        files = len({p.file for p in found.problems})
+        click.echo(
+            f"{len(found.problems)} problem(s) in {files} of {len(found.files)} file(s)"
+            if found.problems
+            else f"ok: {len(found.files)} file(s) checked"
+        )
+    sys.exit(code)
