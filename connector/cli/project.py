@@ -43,7 +43,12 @@ def init(
     from connector.kintone.connect import connect
     from connector.mapping.form import Form
     from connector.scaffold import scaffold
-    from connector.source import SqlSource, TableSpec, create_engine_from_url
+    from connector.source import (
+        SqlSource,
+        TableSpec,
+        create_engine_from_url,
+        declared_primary_key,
+    )
 
     with _errors():
         project = load_project(project_file)
@@ -62,16 +67,13 @@ def init(
         engine = create_engine_from_url(project.source_url)
         try:
             columns = SqlSource(engine, TableSpec(table=table)).columns()
+            # --primary-key wins; then the key the table declares; scaffold guesses without.
+            keys = [c.strip() for c in primary_key.split(",")] if primary_key else None
+            keys = keys or declared_primary_key(engine, table) or None
         finally:
             engine.dispose()
         text = scaffold(
-            form,
-            columns,
-            app=app_ref,
-            table=table,
-            primary_key=[c.strip() for c in primary_key.split(",")] if primary_key else None,
-            key=key,
-            mode=mode,
+            form, columns, app=app_ref, table=table, primary_key=keys, key=key, mode=mode
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
