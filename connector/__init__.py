@@ -1,7 +1,8 @@
 """kintone-sync: warehouse rows into Kintone apps, by one mapping file per table."""
 
+from connector.config import load_project
 from connector.job import check
 from connector.report import SyncReport
 from connector.runner import sync
 
-__all__ = ["SyncReport", "check", "sync"]
+__all__ = ["SyncReport", "check", "load_project", "sync"]
