@@ -25,6 +25,7 @@ from connector.cli.history import one_line
 @click.option("--connection", default="default", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing mapping file.")
 @project_option
+@output_option
 def init(
     job: str,
     app: str,
@@ -35,6 +36,7 @@ def init(
     connection: str,
     force: bool,
     project_file: Path,
+    output: str,
 ) -> None:
     """Write mappings/JOB.yaml from the app's fields and the table's columns, matched by name."""
     from connector.config import load_project
@@ -77,7 +79,10 @@ def init(
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {target}; check it with: kintone-sync check {job}")
+    if output == "json":
+        click.echo(json.dumps({"job": job, "wrote": str(target)}, ensure_ascii=False))
+    else:
+        click.echo(f"wrote {target}; check it with: kintone-sync check {job}")
 
 
 @main.group()

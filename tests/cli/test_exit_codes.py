@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import duckdb
 import pytest
 import sqlalchemy as sa
 import yaml
 
-from connector.cli import EXIT_DIFFERS, EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE
+from connector.cli import EXIT_DIFFERS, EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE, main
 from connector.state import StateStore, locks
 
 from .conftest import REPO, edit_mapping, invoke, json_out
@@ -201,6 +202,10 @@ def test_the_documented_table_lists_every_code() -> None:
         ["check", "customers"],
         ["verify", "customers"],
         ["plan", "customers"],
+        ["run", "customers"],
+        ["init", "fresh", "--app", "1", "--table", "customers"],
+        ["unlock", "customers"],
+        ["state", "reset", "customers"],
     ],
 )
 def test_every_command_with_output_answers_errors_in_json(
@@ -213,3 +218,25 @@ def test_every_command_with_output_answers_errors_in_json(
     assert found["exit_code"] == EXIT_USAGE
     assert "kintone-sync.yaml: line 1, connections.default" in found["error"]
     assert "kintone-sync validate" in found["hint"]
+
+
+def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.update(_commands(command, f"{prefix}{name} "))
+        else:
+            found[prefix + name] = command
+    return found
+
+
+def test_the_same_option_names_everywhere() -> None:
+    commands = _commands(main)
+    with_output = {n for n, c in commands.items() if any("--output" in p.opts for p in c.params)}
+    without = set(commands) - with_output
+    assert without == {"demo", "auth login", "schema", "emulator"}  # no result to shape
+    for name, command in commands.items():
+        options = {o for p in command.params for o in p.opts}
+        assert not options & {"--json", "--config", "--project-file"}, name
+        if name not in ("schema", "emulator"):
+            assert "--project" in options, name
