@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -81,7 +80,8 @@ def open_job(
     )
     try:
         app = spec.app if isinstance(spec.app, int) else client.find_app(spec.app)
-        form = Form.from_properties(_form(client, app, project.mapping_path(name)))
+        where = str(project.mapping_path(name))
+        form = Form.from_properties(read_form(client, app, file=where, key="app"))
     except BaseException:
         if owns_http:
             http.close()
@@ -119,11 +119,11 @@ def open_job(
     return job
 
 
-def _form(client: KintoneClient, app: int, mapping: Path) -> dict[str, Any]:
-    """The app's form; an app that does not exist is the mapping's problem (exit 2).
+def read_form(client: KintoneClient, app: int, *, file: str | None, key: str) -> dict[str, Any]:
+    """The app's form; an app that does not exist is a configuration problem (exit 2).
 
     Raises:
-        ConfigError: Kintone answers GAIA_AP01, the app is not found.
+        ConfigError: Kintone answers GAIA_AP01, the app is not found; names `file` and `key`.
     """
     try:
         return client.form(app)
@@ -132,9 +132,9 @@ def _form(client: KintoneClient, app: int, mapping: Path) -> dict[str, Any]:
             raise
         raise ConfigError(
             f"app {app} does not exist, or was deleted [{exc.status} {exc.code}]; "
-            "fix app: to the id of an app these credentials can see",
-            file=str(mapping),
-            key="app",
+            "give the id of an app these credentials can see",
+            file=file,
+            key=key,
         ) from None
 
 

@@ -41,6 +41,7 @@ def init(
     """Write mappings/JOB.yaml from the app's fields and the table's columns, matched by name."""
     from connector.config import load_project
     from connector.errors import ConfigError
+    from connector.job import read_form
     from connector.kintone.client import KintoneClient
     from connector.kintone.connect import connect
     from connector.mapping.form import Form
@@ -65,7 +66,7 @@ def init(
         with connect(project.connections[connection], root=project.root) as http:
             client = KintoneClient(http)
             app_id = app_ref if isinstance(app_ref, int) else client.find_app(app_ref)
-            form = Form.from_properties(client.form(app_id))
+            form = Form.from_properties(read_form(client, app_id, file=None, key="--app"))
         engine = create_engine_from_url(project.source_url)
         try:
             columns = SqlSource(engine, TableSpec(table=table)).columns()

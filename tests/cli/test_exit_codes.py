@@ -119,6 +119,13 @@ TABLE: list[tuple[str, list[str], Setup, int, str]] = [
         "app: app 999 does not exist, or was deleted [404 GAIA_AP01]",
     ),
     (
+        "wrong app id given to init",
+        ["init", "fresh", "--app", "999", "--table", "customers"],
+        _nothing,
+        EXIT_USAGE,
+        "--app: app 999 does not exist, or was deleted [404 GAIA_AP01]",
+    ),
+    (
         "wrong app code",
         ["plan", "customers"],
         lambda d: edit_mapping(d, "customers", app="NOPE"),
