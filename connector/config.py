@@ -269,6 +269,17 @@ class ProjectConfig(_Strict):
                 file=str(path),
                 key="connection",
             )
+        auth = self.connections[spec.connection].auth
+        if spec.user_table is not None and auth.username_env is None:
+            scheme = "an API token" if auth.api_token_env is not None else "OAuth"
+            raise ConfigError(
+                f"user_table {spec.user_table} goes through the cybozu.com User API, which takes "
+                f"a login name and password only, and connection {spec.connection!r} uses "
+                f"{scheme}; give that job a connection with auth.username_env and "
+                "auth.password_env (a cybozu.com administrator's login)",
+                file=str(path),
+                key="connection",
+            )
         return spec
 
     def jobs(self) -> list[str]:

@@ -13,7 +13,7 @@ class SyncReport:
     """What a run did, row by row where it matters."""
 
     job: str
-    app: int
+    app: int | str
     mode: str
     dry_run: bool = False
     run_id: int | None = None

@@ -20,12 +20,12 @@ from connector import diff
 from connector.config import ProjectConfig
 from connector.diff import Candidate, Decisions, Identity, Policy
 from connector.errors import DeleteCapError, KintoneSyncError, RunStoppedError
-from connector.job import Job, open_job
+from connector.job import Job, Writer, make_mapper, make_writer, open_job
 from connector.kintone.client import RetryPolicy
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
-from connector.kintone.writer import RecordWriter, WriteResult
+from connector.kintone.writer import WriteResult
 from connector.mapping.convert import FileUpload
-from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
+from connector.mapping.mapper import Outgoing, Refusal, Row
 from connector.report import SyncReport
 from connector.source import SqlSource
 from connector.state import Lock, Scope, StateStore
@@ -96,6 +96,8 @@ def sync(
 def target_of(project: ProjectConfig, job: Job) -> str:
     """Where a job writes: domain, guest space and app, as the state scopes its rows."""
     base = project.connections[job.spec.connection].base_url.strip().rstrip("/").lower()
+    if job.spec.user_table is not None:
+        return f"{base}|user={job.spec.user_table}"
     return f"{base}|space={job.spec.guest_space or ''}|app={job.app}"
 
 
@@ -121,7 +123,7 @@ class _Run:
         )
         self.policy = Policy(spec.mode, spec.key, full_refresh)
         self.report = SyncReport(job.name, job.app, spec.mode, dry_run=dry_run)
-        self.mapper = Mapper(spec, job.form, base_dir=project.root)
+        self.mapper = make_mapper(job, project.root)
         self.mapping_hash = _digest(spec.model_dump(mode="json"))
         self.cursor_value: Any = None
         self.calls_recorded = 0
@@ -132,22 +134,15 @@ class _Run:
         self.child_rows_removed = 0
         self.totals = (0, 0)
         self.lock: Lock | None = None
-        self.writer: RecordWriter | None = None
+        self.writer: Writer | None = None
         # A plan marks the rows it reads in a column of its own, under a number of its own.
         self.mark = random.randint(1, 2**31 - 1) if dry_run else 0
 
     def execute(self, lock: Lock | None, started: float, *, use_bulk: bool = True) -> SyncReport:
         job, state, report = self.job, self.state, self.report
         self.lock = lock
-        self.writer = RecordWriter(
-            job.client,
-            job.app,
-            job.spec.mode,
-            job.spec.key,
-            use_bulk=use_bulk,
-            concurrency=self.project.limits.concurrency,
-            isolation_requests=self.project.limits.isolation_requests,
-        )
+        owned = state.owned(self.scope) if job.spec.user_table is not None else None
+        self.writer = make_writer(job, self.project, owned, use_bulk=use_bulk)
         if job.spec.on_key_problems == "stop":
             job.source.verify_keys()
         else:
@@ -186,7 +181,7 @@ class _Run:
         self._safely(self._check_pending)
         self._safely(self._check_child_tables)
         incremental = self._loop()
-        self._end_of_rows(deleting=self.job.spec.on_delete == "delete" and not incremental)
+        self._end_of_rows(deleting=self.job.spec.on_delete != "keep" and not incremental)
 
     # --- before reading -----------------------------------------------------------------------
 
@@ -511,7 +506,7 @@ class _Run:
         """Delete the records this job wrote that no row the run read maps to any longer,
         but those in `keep`: records rows waiting for their key value will take over."""
         job, rows, report = self.job, self.state.rows, self.report
-        if job.spec.on_delete != "delete":
+        if job.spec.on_delete == "keep":
             return
         gone = diff.deletions(rows.gone(self.scope, self.mark, plan=self.dry_run), keep)
         total, _ = self.totals
@@ -579,13 +574,14 @@ def rows_of(
 def _count(report: SyncReport, result: WriteResult, *, dry_run: bool) -> None:
     report.inserted += len(result.inserted)
     report.updated += len(result.updated)
-    report.refusals += result.refused
-    if not dry_run:
+    if dry_run:
+        report.refusals += result.refused  # a run's refusals are recorded by `_refuse`
+    else:
         for key, record_id in (*result.inserted, *result.updated):
             report.record_ids[key.values] = record_id
 
 
-def _payload_hash(app: int, key_field: str | None, out: Outgoing) -> str:
+def _payload_hash(app: int | str, key_field: str | None, out: Outgoing) -> str:
     """What a row sends, as a digest: app, key and record (files by content)."""
     return _digest({"app": app, "key": key_field, "value": out.key_value, "record": out.record})
 

@@ -107,3 +107,12 @@ def test_a_missing_project_file_still_checks_the_mappings(offline: Path) -> None
     found = json_out(invoke("validate", "--output", "json"))
     files = {Path(p["file"]).name for p in found["problems"]}
     assert files == {"kintone-sync.yaml", "bad.yaml"}
+
+
+def test_the_shipped_hr_example_validates() -> None:
+    hr = REPO / "docs" / "examples" / "hr"
+    result = invoke(
+        "validate", "--project", str(hr / "kintone-sync.yaml"), "--seed", str(hr / "seed.yaml")
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "ok: 6 file(s) checked\n"
