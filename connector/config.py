@@ -233,25 +233,35 @@ class ProjectConfig(_Strict):
         return f"{prefix}{rest}?{query}"
 
     def mapping_path(self, job: str) -> Path:
-        """The mapping file of a job: `mappings/<job>.yaml`, or a path given directly."""
-        direct = Path(job)
-        if direct.suffix in (".yaml", ".yml") and (self.root / direct).exists():
-            return self.root / direct
+        """Where a job's mapping file is: `mappings/<job>.yaml`, existing or not.
+
+        Raises:
+            ConfigError: the job name is a path (holds `/` or `\\`, starts with `.`).
+        """
+        check_job_name(job)
         return self.root / self.mappings_dir / f"{job}.yaml"
+
+    def require_job(self, job: str) -> Path:
+        """The mapping file of a job the project knows.
+
+        Raises:
+            ConfigError: the name is not a job name, or no mapping file has it; lists the jobs.
+        """
+        path = self.mapping_path(job)
+        if not path.is_file():
+            raise ConfigError(
+                f"no job named {job}; jobs are: {', '.join(self.jobs()) or 'none'} "
+                f"(one per mapping file in {self.mappings_dir}/)"
+            )
+        return path
 
     def mapping(self, job: str) -> MappingSpec:
         """Load a job's mapping file.
 
         Raises:
-            ConfigError: the file is missing or invalid, or names an unknown connection.
+            ConfigError: no such job, the file is invalid, or it names an unknown connection.
         """
-        path = self.mapping_path(job)
-        if not path.exists():
-            known = sorted(p.stem for p in (self.root / self.mappings_dir).glob("*.yaml"))
-            raise ConfigError(
-                f"no mapping file for job {job!r}; jobs here: {', '.join(known) or 'none'}",
-                file=str(path),
-            )
+        path = self.require_job(job)
         spec = load_mapping(path)
         if spec.connection not in self.connections:
             raise ConfigError(
@@ -275,7 +285,26 @@ class ProjectConfig(_Strict):
 
     def jobs(self) -> list[str]:
         """Every job: one per mapping file."""
-        return sorted(p.stem for p in (self.root / self.mappings_dir).glob("*.yaml"))
+        found = (self.root / self.mappings_dir).glob("*.yaml")
+        return sorted(p.stem for p in found if p.is_file() and _is_job_name(p.stem))
+
+
+def check_job_name(job: str) -> None:
+    """A job name names a mapping file in the mappings directory; it is never a path.
+
+    Raises:
+        ConfigError: the name is empty, holds a path separator or a control character, or
+            starts with a dot (`../x`, `a/b`, `.hidden`).
+    """
+    if not _is_job_name(job):
+        raise ConfigError(
+            f"job name {job!r} is not a name: a job is the name of a mapping file in the "
+            "mappings directory, without .yaml (no /, \\, leading dot or control characters)"
+        )
+
+
+def _is_job_name(job: str) -> bool:
+    return bool(job) and job.isprintable() and job[0] != "." and not set(job) & {"/", "\\"}
 
 
 def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:

@@ -34,6 +34,8 @@ class ConfigError(KintoneSyncError):
         super().__init__(f"{where}: {message}" if where else message)
         self.file = file
         self.key = key
+        self.message = message
+        """The message without the file and the key."""
 
 
 class SourceError(KintoneSyncError):

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from connector.config import ProjectConfig
-from connector.errors import ConfigError, PreflightError, SourceError
+from connector.errors import ConfigError, PermanentKintoneError, PreflightError, SourceError
 from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
 from connector.kintone.writer import RecordWriter, WriteResult
@@ -28,6 +28,10 @@ from connector.userapi.mapper import ITEMS, UserMapper
 from connector.userapi.preflight import check_user_mapping, check_user_table, user_rights
 from connector.userapi.tables import LISTS
 from connector.userapi.writer import EntryWriter
+
+APP_NOT_FOUND = "GAIA_AP01"
+"""Kintone's code for an app id that does not exist: `404 GAIA_AP01 "The app (ID: n) not
+found. The app may have been deleted."` (kintone/cli-kintone features/record/common.feature)."""
 
 
 @dataclass
@@ -93,7 +97,8 @@ def open_job(
             app, form = str(spec.user_table), Form.from_properties({})
         else:
             app = spec.app if isinstance(spec.app, int) else client.find_app(str(spec.app))
-            form = Form.from_properties(client.form(app))
+            where = str(project.mapping_path(name))
+            form = Form.from_properties(read_form(client, app, file=where, key="app"))
     except BaseException:
         if owns_http:
             http.close()
@@ -135,6 +140,25 @@ def open_job(
         raise PreflightError(str(app), problems)
     job.problems = problems
     return job
+
+
+def read_form(client: KintoneClient, app: int, *, file: str | None, key: str) -> dict[str, Any]:
+    """The app's form; an app that does not exist is a configuration problem (exit 2).
+
+    Raises:
+        ConfigError: Kintone answers GAIA_AP01, the app is not found; names `file` and `key`.
+    """
+    try:
+        return client.form(app)
+    except PermanentKintoneError as exc:
+        if exc.code != APP_NOT_FOUND:
+            raise
+        raise ConfigError(
+            f"app {app} does not exist, or was deleted [{exc.status} {exc.code}]; "
+            "give the id of an app these credentials can see",
+            file=file,
+            key=key,
+        ) from None
 
 
 class Writer(Protocol):

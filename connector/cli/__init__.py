@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
@@ -63,19 +64,53 @@ output_option = click.option(
 @contextmanager
 def _errors() -> Iterator[None]:
     """Every error as one line and an exit code: ours say what to fix; anything else is a bug,
-    named by its type, with the traceback under `-v`."""
-    from connector.errors import ConfigError, KintoneSyncError, PreflightError
+    named by its type, with the traceback under `-v`. With `--output json`, one JSON object
+    on stdout instead."""
+    from connector.errors import KintoneSyncError
 
     try:
         yield
-    except (ConfigError, PreflightError) as exc:
-        _fail(exc, EXIT_USAGE)
     except KintoneSyncError as exc:
-        _fail(exc, EXIT_ERROR)
-    except click.ClickException:
+        _fail(exc, exit_code(exc))
+    except (click.ClickException, click.exceptions.Exit):
         raise
     except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into one line
         _fail(exc, EXIT_ERROR, unexpected=True)
+
+
+def exit_code(exc: Exception) -> int:
+    """The exit code of an error, by the table in docs/project.md: 2 for what the files or
+    the app's settings must fix, 1 for the rest."""
+    from connector.errors import ConfigError, PreflightError
+
+    return EXIT_USAGE if isinstance(exc, ConfigError | PreflightError) else EXIT_ERROR
+
+
+def hint(exc: Exception) -> str:
+    """What to do next, by the kind of error: the message itself names the values."""
+    from connector import errors
+
+    hints: list[tuple[type[Exception], str]] = [
+        (
+            errors.ConfigError,
+            "fix the file or name above; `kintone-sync validate` checks every "
+            "file without connecting",
+        ),
+        (
+            errors.PreflightError,
+            "fix the mapping or the app; `kintone-sync check JOB` lists every problem",
+        ),
+        (errors.LockedError, "wait for the other run, or `kintone-sync unlock JOB` if it is gone"),
+        (errors.StateError, "check state.url in the project file and that the store is reachable"),
+        (errors.RunStoppedError, "the message says how to go on"),
+        (errors.TransientKintoneError, "Kintone is busy or unreachable; run again later"),
+        (errors.KintoneError, "check the credentials, the rights and the app"),
+        (errors.SourceError, "check the warehouse connection and the mapping's source"),
+    ]
+    for kind, text in hints:
+        if isinstance(exc, kind):
+            return text
+    return "" if _verbose() else "run with -v for the traceback"
 
 
 def _fail(exc: Exception, code: int, *, unexpected: bool = False) -> NoReturn:
@@ -87,10 +122,43 @@ def _fail(exc: Exception, code: int, *, unexpected: bool = False) -> NoReturn:
     text = mask_password(str(exc))
     if unexpected:
         first = text.strip().splitlines()[0] if text.strip() else ""
-        hint = "" if verbose else "; run with -v for the traceback"
-        text = f"unexpected {type(exc).__name__}: {first}{hint}"
-    click.echo(f"error: {text}", err=True)
+        text = f"unexpected {type(exc).__name__}: {first}"
+        if _output() == "text" and not verbose:
+            text += "; run with -v for the traceback"
+    if _output() == "json":
+        found = {"error": text, "exit_code": code, "hint": mask_password(hint(exc))}
+        click.echo(json.dumps(found, ensure_ascii=False))
+    else:
+        click.echo(f"error: {text}", err=True)
     sys.exit(code)
+
+
+yes_option = click.option("--yes", is_flag=True, help="Do it without asking.")
+
+
+def confirm(plan: str, yes: bool, what: str) -> None:
+    """Show what a command will change, then ask; without a terminal, only --yes goes on.
+
+    Raises:
+        click.exceptions.Exit: the answer was no.
+        ConfigError: stdin is not a terminal and --yes was not given.
+    """
+    from connector.errors import ConfigError
+
+    click.echo(plan, err=_output() == "json")
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{what} changes the state; pass --yes to do it without a terminal")
+    if not click.confirm("Go on?", default=False, err=True):
+        click.echo("nothing changed", err=True)
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
+def _output() -> str:
+    """The running command's --output (text when it has none)."""
+    context = click.get_current_context(silent=True)
+    return str(context.params.get("output") or "text") if context is not None else "text"
 
 
 def _verbose() -> bool:
@@ -103,7 +171,7 @@ def _root_option(name: str) -> object:
     return context.find_root().params.get(name) if context is not None else None
 
 
-from connector.cli import emulator, history, project, runs  # noqa: E402  (registers commands)
+from connector.cli import emulator, history, project, runs, state  # noqa: E402  (commands)
 
 __all__ = [
     "EXIT_DIFFERS",
@@ -115,4 +183,5 @@ __all__ = [
     "main",
     "project",
     "runs",
+    "state",
 ]

@@ -144,13 +144,21 @@ def plan(job: str, project_file: Path, output: str) -> None:
     help="Source rows to map as a run would, to show their refusals now.",
 )
 @click.option("--all", "every_row", is_flag=True, help="Map every source row.")
-def check(job: str, project_file: Path, sample: int, every_row: bool) -> None:
+@output_option
+def check(job: str, project_file: Path, sample: int, every_row: bool, output: str) -> None:
     """Test connection, rights, mapping and source, changing nothing; every problem at once."""
+    from dataclasses import asdict
+
     from connector.config import load_project
     from connector.job import check as run_check
 
     with _errors():
         result = run_check(load_project(project_file), job, rows=None if every_row else sample)
+    code = EXIT_USAGE if result.problems else EXIT_REFUSED if result.refusals else 0
+    if output == "json":
+        data = {**asdict(result), "exit_code": code}
+        click.echo(json.dumps(data, ensure_ascii=False, default=str))
+        sys.exit(code)
     found = {True: "found its record", False: "no record has it yet", None: "not tried"}
     click.echo(f"{job}: {destination(result.app)} answers")
     click.echo(f"  records read: {result.records_read}")

@@ -183,6 +183,14 @@ def _field_maps(value: Any) -> Any:
     return value
 
 
+def _column_or_field_map(schema: dict[str, Any]) -> None:
+    """The JSON Schema of `fields`: each value a FieldMap, or the column-name shorthand that
+    `_field_maps` expands, so editors accept every form the loader accepts."""
+    field_map = schema["additionalProperties"]
+    shorthand = {"type": "string", "description": "A column name: short for {column: NAME}."}
+    schema["additionalProperties"] = {"anyOf": [shorthand, field_map]}
+
+
 class SourceSpec(_Strict):
     """The rows: a table or a query, and the primary key."""
 
@@ -229,7 +237,7 @@ class SubtableSpec(_Strict):
     the ids of rows matched by `row_key` and the subfields this mapping does not own."""
     row_key: str | None = None
     """For `merge`: the field code inside the table whose value identifies a row."""
-    fields: dict[str, FieldMap]
+    fields: dict[str, FieldMap] = Field(json_schema_extra=_column_or_field_map)
     """Field codes inside the table, each from a child column, constant or template."""
 
     _expand = field_validator("fields", mode="before")(_field_maps)
@@ -251,7 +259,7 @@ class ItemsSpec(_Strict):
     source: ChildSource | None = None
     """The child rows, one item each; without it, the parent row gives one item (none when
     its first item field is NULL)."""
-    fields: dict[str, FieldMap]
+    fields: dict[str, FieldMap] = Field(json_schema_extra=_column_or_field_map)
     """Item field (`orgCode`, `titleCode`; `groupCode`; `service`) to column."""
 
     _expand = field_validator("fields", mode="before")(_field_maps)
@@ -278,7 +286,7 @@ class MappingSpec(_Strict):
     update and upsert match on, or `$id` with a column mapped to `$id`."""
     timezone: str = "UTC"
     """Time zone of naive datetimes in the source."""
-    fields: dict[str, FieldMap]
+    fields: dict[str, FieldMap] = Field(json_schema_extra=_column_or_field_map)
     """Field code to column (or constant, or template)."""
     subtables: dict[str, SubtableSpec] = {}
     """SUBTABLE field code to its child rows."""

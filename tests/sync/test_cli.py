@@ -209,13 +209,6 @@ def test_auth_login_stores_a_private_refresh_token(emulator_seed: Seed, tmp_path
     assert len(records.json()["records"]) == 2
 
 
-def test_the_published_json_schema_is_current() -> None:
-    from connector.mapping.spec import json_schema
-
-    published = json.loads((REPO / "docs" / "mapping.schema.json").read_text(encoding="utf-8"))
-    assert published == json_schema(), "run: kintone-sync schema > docs/mapping.schema.json"
-
-
 def test_the_demo_runs_the_sample_then_carries_on_from_where_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
