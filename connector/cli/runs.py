@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -45,7 +45,17 @@ def _summary(report: SyncReport) -> str:
         + (f"  ({report.retries} retried)" if report.retries else ""),
         f"  duration    {report.seconds:>9.1f} s",
     ]
+    if report.conflicts:
+        lines.append(f"  conflicts   {len(report.conflicts):>9,}  (records edited in Kintone)")
     lines += [f"  warning: {w}" for w in report.warnings]
+    for c in report.conflicts[:20]:
+        done = {"overwrite": "overwritten", "skip": "skipped", "stop": "stopped the run"}
+        action = done.get(str(c.resolution), str(c.resolution))
+        if report.dry_run:
+            action = f"would be {action}" if action != "stopped the run" else "would stop the run"
+        lines.append(one_line(f"  conflict row {c.key}: {c.description} ({action})"))
+    if len(report.conflicts) > 20:
+        lines.append(f"  ... and {len(report.conflicts) - 20} more conflicts (--output json)")
     for r in report.refusals[:20]:
         key = str(r.key)
         where = f" field {r.field}" if r.field else ""
@@ -77,8 +87,21 @@ def _emit(report: SyncReport, output: str) -> None:
     is_flag=True,
     help="First read the app and send again the rows whose records were deleted or edited there.",
 )
+@click.option(
+    "--on-conflict",
+    type=click.Choice(["overwrite", "skip", "fail"]),
+    default=None,
+    help="Records edited in Kintone since the last write: overwrite, skip or fail, for this "
+    "run (default: the mapping's on_conflict).",
+)
 def run(
-    job: str, project_file: Path, output: str, full_refresh: bool, force: bool, check_app: bool
+    job: str,
+    project_file: Path,
+    output: str,
+    full_refresh: bool,
+    force: bool,
+    check_app: bool,
+    on_conflict: Literal["overwrite", "skip", "fail"] | None,
 ) -> None:
     """Sync one job (a mapping file in mappings/) and print what it did."""
     from connector.config import load_project
@@ -89,7 +112,7 @@ def run(
         project = load_project(project_file)
         if check_app:
             verify(project, job, repair=True)
-        report = sync(project, job, full_refresh=full_refresh, force=force)
+        report = sync(project, job, full_refresh=full_refresh, force=force, on_conflict=on_conflict)
     _emit(report, output)
 
 
