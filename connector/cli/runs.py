@@ -188,6 +188,17 @@ def check(job: str, project_file: Path, sample: int, every_row: bool) -> None:
     click.echo(f"  records read: {result.records_read}")
     click.echo(f"  first source row's key: {found[result.key_found]}")
     click.echo(f"  source rows: {result.source_rows:,}")
+    if result.rights is not None:
+        from connector.rights import LABELS
+
+        need = result.rights.needed
+        click.echo(
+            "  rights needed: " + "; ".join(f"{LABELS[r]} ({why})" for r, why in need.items())
+        )
+        held = [LABELS[r] for r in LABELS if r in result.rights.held and result.rights.held[r].held]
+        click.echo("  rights held: " + (", ".join(held) or "none"))
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}")
     refused = len({r.key for r in result.refusals})
     click.echo(f"  rows mapped: {result.rows_mapped:,}, of which a run would refuse {refused:,}")
     for r in result.refusals[:20]:

@@ -136,7 +136,8 @@ def test_fail_stops_before_the_batch_is_written(
     with pytest.raises(ConflictError) as caught:
         sync(project, "customers", http=edited, on_conflict="fail")
     text = str(caught.value)
-    assert f"row {EDITED}: record" in text and "would change name, notes" in text
+    assert f"row {EDITED}: record" in text
+    assert "would change name, notes" in text
     assert "--on-conflict skip" in text
     assert record(edited, EDITED)["name"]["value"] == "Typed in Kintone"
     assert record(edited, CHANGED)["name"]["value"] != "Also new"  # same batch: not sent
@@ -161,9 +162,12 @@ def test_an_edit_typed_back_leaves_nothing_to_overwrite(
     sync(project, "customers", http=kintone)
     edit_by_hand(kintone, EDITED, name="Typed in Kintone")
     edit_by_hand(kintone, EDITED, name="Jane Doe 1")  # and typed back: the revision moved twice
-    sql(project_dir, f"UPDATE customers SET full_name = 'Jane Doe 1' WHERE customer_id = '{EDITED}'")
+    sql(
+        project_dir, f"UPDATE customers SET full_name = 'Jane Doe 1' WHERE customer_id = '{EDITED}'"
+    )
     report = sync(project, "customers", http=kintone, on_conflict="fail")
-    assert report.conflicts == [] and report.updated == 1
+    assert report.conflicts == []
+    assert report.updated == 1
 
 
 @pytest.mark.parametrize("setting", ["overwrite", "skip", "fail"])
@@ -216,6 +220,8 @@ def test_runs_and_rejects_show_the_conflicts(
         "skip",
     )
     text = CliRunner().invoke(main, ["runs", "customers"]).output
-    assert f"conflict: row {EDITED} record" in text and "fields name, notes: skip" in text
+    assert f"conflict: row {EDITED} record" in text
+    assert "fields name, notes: skip" in text
     listed_rejects = CliRunner().invoke(main, ["rejects", "customers"]).output
-    assert "[CONFLICT]" in listed_rejects and "would change name, notes" in listed_rejects
+    assert "[CONFLICT]" in listed_rejects
+    assert "would change name, notes" in listed_rejects
