@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,28 @@ def test_runs_and_rejects_show_the_conflicts(
     listed_rejects = CliRunner().invoke(main, ["rejects", "customers"]).output
     assert "[CONFLICT]" in listed_rejects
     assert "would change name, notes" in listed_rejects
+
+
+def test_a_layout_3_store_gains_revisions_and_checks_from_the_next_write(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    """A store written before revisions were kept: migrated in place; its rows' revisions are
+    unknown, so the first run after it writes as before and the one after checks."""
+    sync(project, "customers", http=kintone)
+    path = project_dir / ".kintone-sync" / "state.db"
+    with sqlite3.connect(path) as con:
+        con.execute("ALTER TABLE row_state DROP COLUMN revision")
+        con.execute("UPDATE state_meta SET value = '3' WHERE name = 'version'")
+    edit_by_hand(kintone, EDITED, name="Typed in Kintone")
+    sql(project_dir, f"UPDATE customers SET full_name = 'One' WHERE customer_id = '{EDITED}'")
+    first = sync(project, "customers", http=kintone, on_conflict="fail")
+    assert (first.updated, first.conflicts) == (1, [])
+    store = StateStore.open(None, project_dir)
+    try:
+        assert store.rows.schema_version() == 4
+    finally:
+        store.close()
+    edit_by_hand(kintone, EDITED, name="Typed again")
+    sql(project_dir, f"UPDATE customers SET full_name = 'Two' WHERE customer_id = '{EDITED}'")
+    with pytest.raises(ConflictError):
+        sync(project, "customers", http=kintone, on_conflict="fail")
