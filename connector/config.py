@@ -1,4 +1,4 @@
-"""The project file `kintone-sync.yaml`: the warehouse, the Kintone connections, the mappings."""
+"""The project file `kintone-sync.yaml`: the warehouse, the Kintone connections, the jobs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from connector import cron
 from connector.errors import ConfigError
 from connector.kintone.limits import (
     CONCURRENT_REQUESTS_PER_DOMAIN,
@@ -25,7 +26,7 @@ from connector.kintone.limits import (
     REQUESTS_PER_APP_PER_DAY,
 )
 from connector.mapping.spec import MappingSpec, load_mapping
-from connector.yamlfile import load_yaml
+from connector.yamlfile import YamlFile, load_yaml
 
 PROJECT_FILE = "kintone-sync.yaml"
 
@@ -203,6 +204,38 @@ class LimitsConfig(_Strict):
     in doubt are refused for this run and sent again on the next."""
 
 
+class AlertsConfig(_Strict):
+    """Where to say that a run failed or refused rows: a chat tool's incoming webhook."""
+
+    webhook_url_env: str
+    """Variable holding the webhook URL (Slack, Teams); the URL is a secret, never logged."""
+
+
+class JobConfig(_Strict):
+    """What the project says about one job beyond its mapping file: order, schedule, alerts."""
+
+    needs: list[str] = []
+    """Jobs that run first when run together (a lookup's source app, say); a job whose need
+    failed is skipped."""
+    schedule: str | None = None
+    """A five-field cron expression for `kintone-sync schedule` (`30 2 * * *`)."""
+    timezone: str = "UTC"
+    """The IANA time zone the schedule's times are in (`Asia/Tokyo`)."""
+    alerts: AlertsConfig | None = None
+    """Replaces the project's alerts for this job."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str | None) -> str | None:
+        return None if schedule is None else cron.check(schedule)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        cron.zone(name)
+        return name
+
+
 class ProjectConfig(_Strict):
     """The project file."""
 
@@ -212,6 +245,9 @@ class ProjectConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     limits: LimitsConfig = LimitsConfig()
     mappings_dir: str = "mappings"
+    jobs: dict[str, JobConfig] = {}
+    """Per-job settings, keyed by job (mapping file) name; a job not named here has none."""
+    alerts: AlertsConfig | None = None
     root: Path = Field(default=Path("."), strict=False)
     """The directory the project file sits in; relative paths resolve against it."""
 
@@ -261,7 +297,7 @@ class ProjectConfig(_Strict):
             )
         return spec
 
-    def jobs(self) -> list[str]:
+    def job_names(self) -> list[str]:
         """Every job: one per mapping file."""
         return sorted(p.stem for p in (self.root / self.mappings_dir).glob("*.yaml"))
 
@@ -283,9 +319,54 @@ def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:
     if not isinstance(file.data, dict | None):
         raise ConfigError("the project file must be a mapping of keys", file=str(path))
     try:
-        return ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
+        project = ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
     except ValidationError as exc:
         raise file.explain(exc) from None  # pydantic repeats the input: a proxy password
+    _check_jobs(project, file)
+    return project
+
+
+def _check_jobs(project: ProjectConfig, file: YamlFile) -> None:
+    """Every job under `jobs` has a mapping file, every need is a job, and no needs loop.
+
+    Raises:
+        ConfigError: names the file, the line and key, and the cycle.
+    """
+    from connector.jobs import find_cycle
+
+    if not project.jobs:
+        return
+    known = set(project.job_names())
+
+    def fail(message: str, *location: str) -> ConfigError:
+        line = file.line_of(("jobs", *location))
+        key = ".".join(("jobs", *location))
+        return ConfigError(message, file=str(file.path), key=f"line {line}, {key}" if line else key)
+
+    listed = ", ".join(sorted(known)) or "none"
+    for name, job in project.jobs.items():
+        if name not in known:
+            raise fail(
+                f"job {name!r} has no mapping file in {project.mappings_dir}/ (jobs: {listed})",
+                name,
+            )
+        for index, need in enumerate(job.needs):
+            if need not in known:
+                raise fail(
+                    f"needs job {need!r}, which has no mapping file (jobs: {listed})",
+                    name,
+                    "needs",
+                    str(index),
+                )
+            if need == name:
+                raise fail(f"job {name!r} needs itself; remove it from its needs", name, "needs")
+    cycle = find_cycle({name: job.needs for name, job in project.jobs.items()})
+    if cycle:
+        raise fail(
+            f"needs go round in a cycle: {' -> '.join(cycle)}; remove one of these needs",
+            cycle[0],
+            "needs",
+        )
 
 
 def secret(name: str, env: Mapping[str, str] | None = None) -> str:

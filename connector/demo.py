@@ -98,7 +98,7 @@ def run_demo(
         with tempfile.TemporaryDirectory() as scratch:
             state = StateStore.open(None, Path(scratch))
             try:
-                return [sync(local, job, env=env, state=state) for job in local.jobs()]
+                return [sync(local, job, env=env, state=state) for job in local.job_names()]
             finally:
                 state.close()
 

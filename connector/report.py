@@ -35,6 +35,8 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """The error that ended the run, with Kintone's error id when there was one."""
+    stopped: bool = False
+    """Asked to stop, the run ended at a batch boundary; the next run carries on."""
 
     @property
     def refused(self) -> int:
@@ -68,6 +70,7 @@ class SyncReport:
             "seconds": round(self.seconds, 3),
             "warnings": list(self.warnings),
             "errors": list(self.errors),
+            "stopped": self.stopped,
         }
         if refusals:
             out["refusals"] = [

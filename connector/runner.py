@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -51,12 +52,15 @@ def sync(
     retry: RetryPolicy | None = None,
     use_bulk: bool = True,
     state: StateStore | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Run one job: check, read, compare with the state, write the changes, record everything.
 
     `dry_run` (what `plan` does) reads, maps and decides, writes nothing and leaves the
     state's run marks alone; `full_refresh` sends every row again; `force` lets a run delete
-    more than the mapping's `max_delete_share` of records or table rows.
+    more than the mapping's `max_delete_share` of records or table rows. Once `stop` is set
+    the run ends after the batch it is writing, records it as `stopped` and keeps its
+    checkpoint and deletes for a complete run.
 
     Raises:
         ConfigError, SourceError, PreflightError, StateError: before anything is written.
@@ -83,6 +87,7 @@ def sync(
     store = state or StateStore.open(project.state.url, project.root)
     try:
         run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh, force=force)
+        run.stop = stop
         if dry_run:
             return run.execute(None, started)
         with store.log.lock(name) as lock:
@@ -133,6 +138,7 @@ class _Run:
         self.totals = (0, 0)
         self.lock: Lock | None = None
         self.writer: RecordWriter | None = None
+        self.stop: threading.Event | None = None
         # A plan marks the rows it reads in a column of its own, under a number of its own.
         self.mark = random.randint(1, 2**31 - 1) if dry_run else 0
 
@@ -164,8 +170,13 @@ class _Run:
         status = "failed"
         try:
             self._run_rows()
-            state.rows.save_checkpoint(self.scope, _encode(self.cursor_value), self.mapping_hash)
-            status = "refused" if report.refusals else "succeeded"
+            if report.stopped:
+                status = "stopped"
+            else:
+                state.rows.save_checkpoint(
+                    self.scope, _encode(self.cursor_value), self.mapping_hash
+                )
+                status = "refused" if report.refusals else "succeeded"
         except KintoneSyncError as exc:
             report.errors.append(str(exc))
             raise
@@ -186,6 +197,8 @@ class _Run:
         self._safely(self._check_pending)
         self._safely(self._check_child_tables)
         incremental = self._loop()
+        if self.report.stopped:
+            return  # part of the rows was read: no deletes, no rows decided at the end
         self._end_of_rows(deleting=self.job.spec.on_delete == "delete" and not incremental)
 
     # --- before reading -----------------------------------------------------------------------
@@ -316,6 +329,13 @@ class _Run:
             if len(mapped) + len(refused) >= window:
                 self._batch(mapped, refused)
                 mapped, refused = [], []
+                if self.stop is not None and self.stop.is_set():
+                    self.report.stopped = True
+                    self.report.warnings.append(
+                        f"asked to stop, the run ended after {self.report.rows_read:,} rows; "
+                        "the next run carries on"
+                    )
+                    return incremental
         self._batch(mapped, refused)
         return incremental
 

@@ -18,6 +18,7 @@ from connector.cli import (
     output_option,
     project_option,
 )
+from connector.cli.batch import emit_many, run_many, runner
 
 if TYPE_CHECKING:
     from connector.report import SyncReport
@@ -66,7 +67,8 @@ def _emit(report: SyncReport, output: str) -> None:
 
 
 @main.command()
-@click.argument("job")
+@click.argument("jobs", nargs=-1)
+@click.option("--all", "every_job", is_flag=True, help="Run every job of the project.")
 @project_option
 @output_option
 @click.option("--full-refresh", is_flag=True, help="Send every row again, changed or not.")
@@ -78,19 +80,35 @@ def _emit(report: SyncReport, output: str) -> None:
     help="First read the app and send again the rows whose records were deleted or edited there.",
 )
 def run(
-    job: str, project_file: Path, output: str, full_refresh: bool, force: bool, check_app: bool
+    jobs: tuple[str, ...],
+    every_job: bool,
+    project_file: Path,
+    output: str,
+    full_refresh: bool,
+    force: bool,
+    check_app: bool,
 ) -> None:
-    """Sync one job (a mapping file in mappings/) and print what it did."""
-    from connector.config import load_project
-    from connector.runner import sync
-    from connector.verify import verify
+    """Sync jobs (mapping files in mappings/) and print what they did.
 
+    Several jobs, or --all, run in the order their `needs` ask, in parallel across Kintone
+    domains; a job whose need failed is skipped, and the exit code is the worst of the runs."""
+    from connector.config import load_project
+
+    if bool(jobs) == every_job:
+        raise click.UsageError("name the jobs to run, or give --all (not both)")
     with _errors():
         project = load_project(project_file)
-        if check_app:
-            verify(project, job, repair=True)
-        report = sync(project, job, full_refresh=full_refresh, force=force)
-    _emit(report, output)
+        names = project.job_names() if every_job else list(jobs)
+        run_one = runner(project, full_refresh=full_refresh, force=force, check_app=check_app)
+        outcomes = run_many(project, names, run_one)
+        if len(names) == 1 and not every_job:
+            (outcome,) = outcomes
+            if outcome.error is not None:
+                raise outcome.error
+    if len(names) == 1 and not every_job and outcome.report is not None:
+        _emit(outcome.report, output)
+    else:
+        emit_many(outcomes, output, _summary)
 
 
 @main.command("verify")

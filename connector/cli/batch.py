@@ -1,0 +1,201 @@
+"""`schedule`, and `run` of several jobs: outcomes printed and alerted, one exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from connector.cli import EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE, _errors, main, project_option
+
+if TYPE_CHECKING:
+    from connector.config import ProjectConfig
+    from connector.jobs import Outcome
+    from connector.report import SyncReport
+
+log = logging.getLogger("connector.scheduler")
+_WORST_FIRST = (EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, 0)
+"""Several jobs exit with the worst of their codes, in this order (docs/scheduling.md)."""
+
+
+def exit_code(outcome: Outcome) -> int:
+    """The code one job's outcome would exit with alone."""
+    from connector.errors import ConfigError, PreflightError
+
+    if outcome.status == "failed":
+        return EXIT_USAGE if isinstance(outcome.error, ConfigError | PreflightError) else EXIT_ERROR
+    return EXIT_REFUSED if outcome.status == "refused" else 0
+
+
+def worst(outcomes: Sequence[Outcome]) -> int:
+    codes = {exit_code(o) for o in outcomes}
+    return next((code for code in _WORST_FIRST if code in codes), 0)
+
+
+def describe(outcome: Outcome) -> str:
+    """One line for a log or a terminal: job, status, counts or the reason."""
+    from connector.source import mask_password
+
+    report = outcome.report
+    text = f"{outcome.job}: {outcome.status}"
+    if report is not None:
+        text += (
+            f" (run {report.run_id}): read {report.rows_read:,}, inserted {report.inserted:,}, "
+            f"updated {report.updated:,}, unchanged {report.unchanged:,}, "
+            f"refused {report.refused:,}, deleted {report.deleted:,}, "
+            f"{report.calls:,} API calls, {report.seconds:.1f} s"
+        )
+    if outcome.error is not None:
+        text += f": {mask_password(str(outcome.error))}"
+    if outcome.reason is not None:
+        text += f": {outcome.reason}"
+    return text
+
+
+def run_many(
+    project: ProjectConfig,
+    names: Sequence[str],
+    run: Callable[[str], SyncReport],
+    *,
+    stop: threading.Event | None = None,
+) -> list[Outcome]:
+    """Run jobs in needs order, in parallel across domains; log and alert each outcome."""
+    from connector.alerts import notify
+    from connector.jobs import domains, order, run_jobs
+
+    needs = {name: job.needs for name, job in project.jobs.items()}
+    ordered = order(names, needs)
+    domain_of = domains(project, ordered)
+
+    def heard(outcome: Outcome) -> None:
+        level = logging.INFO if outcome.status in ("succeeded", "stopped") else logging.WARNING
+        log.log(level, "%s", describe(outcome))
+        notify(project, outcome)
+
+    return run_jobs(
+        ordered,
+        needs,
+        domain_of,
+        run,
+        workers=len(set(domain_of.values())),
+        stop=stop,
+        on_outcome=heard,
+    )
+
+
+def runner(
+    project: ProjectConfig,
+    *,
+    full_refresh: bool = False,
+    force: bool = False,
+    check_app: bool = False,
+    stop: threading.Event | None = None,
+) -> Callable[[str], SyncReport]:
+    """What one job's run is, for `run` and `schedule`."""
+    from connector.runner import sync
+    from connector.verify import verify
+
+    def run(name: str) -> SyncReport:
+        if check_app:
+            verify(project, name, repair=True)
+        return sync(project, name, full_refresh=full_refresh, force=force, stop=stop)
+
+    return run
+
+
+def emit_many(outcomes: Sequence[Outcome], output: str, summary: Callable[[Any], str]) -> None:
+    """Print every outcome and exit with the worst code."""
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "exit_code": worst(outcomes),
+                    "jobs": [
+                        {
+                            "job": o.job,
+                            "status": o.status,
+                            "exit_code": exit_code(o),
+                            "report": o.report.as_dict() if o.report is not None else None,
+                            "error": describe(o).split(": ", 2)[-1] if o.error else None,
+                            "reason": o.reason,
+                        }
+                        for o in outcomes
+                    ],
+                },
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+    else:
+        for o in outcomes:
+            click.echo(summary(o.report) if o.report is not None else describe(o))
+    code = worst(outcomes)
+    if code:
+        sys.exit(code)
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop`: the running job ends after its batch, then the loop."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.warning("%s: stopping after the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@main.command()
+@project_option
+@click.option("--once", is_flag=True, help="Run the jobs due now, then exit with their code.")
+def schedule(project_file: Path, once: bool) -> None:
+    """Run each job at the times its `schedule` names, until SIGTERM or Ctrl-C.
+
+    A job whose time passed while the scheduler was down runs once on start. Set the times
+    under `jobs:` in the project file (docs/scheduling.md)."""
+    from connector.config import load_project
+    from connector.scheduler import Scheduler, entries
+    from connector.state import StateStore
+
+    log.setLevel(logging.INFO)
+    logging.getLogger("connector.jobs").setLevel(logging.INFO)
+    stop = threading.Event()
+    with _errors():
+        project = load_project(project_file)
+        store = StateStore.open(project.state.url, project.root)
+
+        def last_run(job: str) -> datetime | None:
+            started = store.log.last_started(job)
+            return datetime.fromtimestamp(started, UTC) if started is not None else None
+
+        run = runner(project, stop=stop)
+        scheduler = Scheduler(
+            entries(project),
+            run_batch=lambda names: run_many(project, names, run, stop=stop),
+            last_run=last_run,
+            clock=lambda: datetime.now(UTC),
+            sleep=stop.wait,
+            stop=stop,
+        )
+        try:
+            with _stopping_on_signals(stop):
+                outcomes = scheduler.loop(once=once)
+        finally:
+            store.close()
+    if once and outcomes:
+        sys.exit(worst(outcomes))
