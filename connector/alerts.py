@@ -20,6 +20,22 @@ MAX_TEXT = 3000
 """Kept under the 4,000 characters Slack shows of a message's text."""
 
 
+class _HideWebhooks(logging.Filter):
+    """Drops httpx's own line about a request to a webhook: it holds the URL, a secret."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(str(arg) in self.urls for arg in args)
+
+
+_HIDDEN = _HideWebhooks()
+logging.getLogger("httpx").addFilter(_HIDDEN)
+
+
 def alerts_for(project: ProjectConfig, job: str) -> AlertsConfig | None:
     """The job's own alerts, else the project's."""
     settings = project.jobs.get(job)
@@ -50,7 +66,8 @@ def message(outcome: Outcome) -> dict[str, str] | None:
         )
         for r in report.refusals[:SHOWN_REFUSALS]:
             where = f" field {r.field}" if r.field else ""
-            text += f"\n- row {list(r.key.values)}{where}: {r.message} [{r.code}]"
+            said = " ".join(r.message.split())  # a value's line breaks stay inside its line
+            text += f"\n- row {r.key}{where}: {said} [{r.code}]"
         if len(report.refusals) > SHOWN_REFUSALS:
             more = len(report.refusals) - SHOWN_REFUSALS
             text += f"\n- ... and {more} more: kintone-sync rejects {outcome.job}"
@@ -81,6 +98,7 @@ def notify(
         return False
     client = http or httpx.Client(timeout=TIMEOUT_SECONDS)
     try:
+        _HIDDEN.urls.add(str(httpx.URL(url)))
         answer = client.post(url, json=body, timeout=TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - an alert never fails the run
         log.warning(
