@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from connector.jobs import Outcome
     from connector.report import SyncReport
 
-log = logging.getLogger("connector.scheduler")
+log = logging.getLogger("connector.jobs")
 _WORST_FIRST = (EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, 0)
 """Several jobs exit with the worst of their codes, in this order (docs/scheduling.md)."""
 
@@ -78,8 +78,7 @@ def run_many(
     domain_of = domains(project, ordered)
 
     def heard(outcome: Outcome) -> None:
-        level = logging.INFO if outcome.status in ("succeeded", "stopped") else logging.WARNING
-        log.log(level, "%s", describe(outcome))
+        log.info("%s", describe(outcome))  # `run` prints it too; `schedule` shows INFO
         notify(project, outcome)
 
     return run_jobs(
@@ -172,8 +171,8 @@ def schedule(project_file: Path, once: bool) -> None:
     from connector.scheduler import Scheduler, entries
     from connector.state import StateStore
 
-    log.setLevel(logging.INFO)
-    logging.getLogger("connector.jobs").setLevel(logging.INFO)
+    for name in ("connector.jobs", "connector.scheduler", "connector.alerts"):
+        logging.getLogger(name).setLevel(logging.INFO)  # each run's start and end
     stop = threading.Event()
     with _errors():
         project = load_project(project_file)
