@@ -144,8 +144,14 @@ def emit_many(outcomes: Sequence[Outcome], output: str, summary: Callable[[Any],
 
 
 @contextmanager
-def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set `stop`: the running job ends after its batch, then the loop."""
+def stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop`: the running jobs end after their batch, no other starts.
+
+    Only the main thread may set signal handlers; elsewhere (a library caller's thread) this
+    does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         log.warning("%s: stopping after the current batch", signal.Signals(signum).name)
@@ -192,7 +198,7 @@ def schedule(project_file: Path, once: bool) -> None:
             stop=stop,
         )
         try:
-            with _stopping_on_signals(stop):
+            with stopping_on_signals(stop):
                 outcomes = scheduler.loop(once=once)
         finally:
             store.close()

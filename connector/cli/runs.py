@@ -18,7 +18,7 @@ from connector.cli import (
     output_option,
     project_option,
 )
-from connector.cli.batch import emit_many, run_many, runner
+from connector.cli.batch import emit_many, run_many, runner, stopping_on_signals
 
 if TYPE_CHECKING:
     from connector.report import SyncReport
@@ -91,16 +91,22 @@ def run(
     """Sync jobs (mapping files in mappings/) and print what they did.
 
     Several jobs, or --all, run in the order their `needs` ask, in parallel across Kintone
-    domains; a job whose need failed is skipped, and the exit code is the worst of the runs."""
+    domains; a job whose need failed is skipped, and the exit code is the worst of the runs.
+    SIGTERM or Ctrl-C stops each run after the batch it is writing."""
+    import threading
+
     from connector.config import load_project
 
     if bool(jobs) == every_job:
         raise click.UsageError("name the jobs to run, or give --all (not both)")
-    with _errors():
+    stop = threading.Event()
+    with _errors(), stopping_on_signals(stop):
         project = load_project(project_file)
         names = project.job_names() if every_job else list(jobs)
-        run_one = runner(project, full_refresh=full_refresh, force=force, check_app=check_app)
-        outcomes = run_many(project, names, run_one)
+        run_one = runner(
+            project, full_refresh=full_refresh, force=force, check_app=check_app, stop=stop
+        )
+        outcomes = run_many(project, names, run_one, stop=stop)
         if len(names) == 1 and not every_job:
             (outcome,) = outcomes
             if outcome.error is not None:

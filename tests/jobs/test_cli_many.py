@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connector.cli import EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE, main
-from connector.cli.batch import _stopping_on_signals
+from connector.cli.batch import stopping_on_signals
 from connector.config import load_project
 from connector.demo import build_sample, serve_app, serve_emulator
 from connector.runner import sync
@@ -242,7 +242,7 @@ def test_sigterm_and_sigint_set_the_stop_and_are_put_back() -> None:
     before = signal.getsignal(signal.SIGTERM)
     for sig in (signal.SIGTERM, signal.SIGINT):
         stop = threading.Event()
-        with _stopping_on_signals(stop):
+        with stopping_on_signals(stop):
             os.kill(os.getpid(), sig)
             assert stop.wait(5)
     assert signal.getsignal(signal.SIGTERM) is before

@@ -91,3 +91,14 @@ def test_mistakes_name_the_file_line_and_key(tmp_path: Path, jobs: Any, expected
         load_project(path)
     assert str(caught.value).startswith(f"{path}: "), caught.value
     assert expected in str(caught.value)
+
+
+def test_the_jobs_section_in_the_docs_loads(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "scheduling.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = make_project(tmp_path, {})
+    path.write_text(path.read_text().replace("jobs: {}\n", block))
+    project = load_project(path)
+    assert project.jobs["orders"].needs == ["customers"]
+    assert project.alerts is not None
+    assert project.alerts.webhook_url_env == "TEAM_WEBHOOK_URL"
