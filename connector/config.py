@@ -25,6 +25,7 @@ from connector.kintone.limits import (
     ISOLATION_REQUESTS_PER_RUN,
     REQUESTS_PER_APP_PER_DAY,
 )
+from connector.logs import redact
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.yamlfile import YamlFile, load_yaml
 
@@ -268,25 +269,35 @@ class ProjectConfig(_Strict):
         return f"{prefix}{rest}?{query}"
 
     def mapping_path(self, job: str) -> Path:
-        """The mapping file of a job: `mappings/<job>.yaml`, or a path given directly."""
-        direct = Path(job)
-        if direct.suffix in (".yaml", ".yml") and (self.root / direct).exists():
-            return self.root / direct
+        """Where a job's mapping file is: `mappings/<job>.yaml`, existing or not.
+
+        Raises:
+            ConfigError: the job name is a path (holds `/` or `\\`, starts with `.`).
+        """
+        check_job_name(job)
         return self.root / self.mappings_dir / f"{job}.yaml"
+
+    def require_job(self, job: str) -> Path:
+        """The mapping file of a job the project knows.
+
+        Raises:
+            ConfigError: the name is not a job name, or no mapping file has it; lists the jobs.
+        """
+        path = self.mapping_path(job)
+        if not path.is_file():
+            raise ConfigError(
+                f"no job named {job}; jobs are: {', '.join(self.job_names()) or 'none'} "
+                f"(one per mapping file in {self.mappings_dir}/)"
+            )
+        return path
 
     def mapping(self, job: str) -> MappingSpec:
         """Load a job's mapping file.
 
         Raises:
-            ConfigError: the file is missing or invalid, or names an unknown connection.
+            ConfigError: no such job, the file is invalid, or it names an unknown connection.
         """
-        path = self.mapping_path(job)
-        if not path.exists():
-            known = sorted(p.stem for p in (self.root / self.mappings_dir).glob("*.yaml"))
-            raise ConfigError(
-                f"no mapping file for job {job!r}; jobs here: {', '.join(known) or 'none'}",
-                file=str(path),
-            )
+        path = self.require_job(job)
         spec = load_mapping(path)
         if spec.connection not in self.connections:
             raise ConfigError(
@@ -295,11 +306,41 @@ class ProjectConfig(_Strict):
                 file=str(path),
                 key="connection",
             )
+        auth = self.connections[spec.connection].auth
+        if spec.user_table is not None and auth.username_env is None:
+            scheme = "an API token" if auth.api_token_env is not None else "OAuth"
+            raise ConfigError(
+                f"user_table {spec.user_table} goes through the cybozu.com User API, which takes "
+                f"a login name and password only, and connection {spec.connection!r} uses "
+                f"{scheme}; give that job a connection with auth.username_env and "
+                "auth.password_env (a cybozu.com administrator's login)",
+                file=str(path),
+                key="connection",
+            )
         return spec
 
     def job_names(self) -> list[str]:
         """Every job: one per mapping file."""
-        return sorted(p.stem for p in (self.root / self.mappings_dir).glob("*.yaml"))
+        found = (self.root / self.mappings_dir).glob("*.yaml")
+        return sorted(p.stem for p in found if p.is_file() and _is_job_name(p.stem))
+
+
+def check_job_name(job: str) -> None:
+    """A job name names a mapping file in the mappings directory; it is never a path.
+
+    Raises:
+        ConfigError: the name is empty, holds a path separator or a control character, or
+            starts with a dot (`../x`, `a/b`, `.hidden`).
+    """
+    if not _is_job_name(job):
+        raise ConfigError(
+            f"job name {job!r} is not a name: a job is the name of a mapping file in the "
+            "mappings directory, without .yaml (no /, \\, leading dot or control characters)"
+        )
+
+
+def _is_job_name(job: str) -> bool:
+    return bool(job) and job.isprintable() and job[0] != "." and not set(job) & {"/", "\\"}
 
 
 def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:
@@ -388,4 +429,5 @@ def secret(name: str, env: Mapping[str, str] | None = None) -> str:
             f"environment variable {name} holds {kind}; credentials are printable ASCII, so "
             "check that the variable holds the credential and nothing else"
         )
+    redact(value)
     return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from connector.errors import DeleteCapError
 from connector.mapping.mapper import Outgoing, Refusal, RowKey
@@ -21,6 +21,8 @@ KEY_TAKEN = "KEY_TAKEN"
 """Our refusal code: another row of the source holds the same match value."""
 KEY_SWAPPED = "KEY_SWAPPED"
 """Our refusal code: two rows exchange key values in one run."""
+KEY_EXISTS = "KEY_EXISTS"
+"""Our refusal code: an insert whose key (a USER table's code) is already taken."""
 DUPLICATE_MESSAGES = ("This value already exists in another record.", "値がほかのレコードと重複")
 """Kintone's CB_VA01 message for a "Prohibit duplicate values" field (API.md §5)."""
 
@@ -280,7 +282,7 @@ def relinkable(refusal: Refusal, policy: Policy) -> bool:
         policy.mode == "insert"
         and policy.key_field not in (None, RECORD_ID)
         and refusal.field == policy.key_field
-        and any(m in refusal.message for m in DUPLICATE_MESSAGES)
+        and (refusal.code == KEY_EXISTS or any(m in refusal.message for m in DUPLICATE_MESSAGES))
     )
 
 
@@ -425,3 +427,32 @@ def identity_change(before: Identity | None, now: Identity) -> IdentityChange:
     if before.mode != now.mode:
         notes.append(f"the mode changed ({before.mode} -> {now.mode})")
     return IdentityChange(release, forget and not release, None, tuple(notes))
+
+
+def merged_list(
+    current: Sequence[Mapping[str, Any]],
+    owned: Set[str],
+    desired: Sequence[Mapping[str, Any]],
+    identity: str,
+) -> list[dict[str, Any]]:
+    """A user's list as a USER membership job leaves it (the API replaces the whole list).
+
+    The source's entries, in its order, then the entries the job never set, kept as they
+    were (a department added by hand, a group another tool manages). An entry the job set
+    and the source no longer holds is removed. An entry the source names takes the source's
+    attributes (a title), whoever added it.
+    """
+    wanted = {str(item[identity]) for item in desired}
+    kept = [
+        dict(item)
+        for item in current
+        if str(item[identity]) not in wanted and str(item[identity]) not in owned
+    ]
+    return [*(dict(item) for item in desired), *kept]
+
+
+def released_list(
+    current: Sequence[Mapping[str, Any]], owned: Set[str], identity: str
+) -> list[dict[str, Any]]:
+    """A user's list once the source holds no entries for the user: what the job set goes."""
+    return merged_list(current, owned, (), identity)

@@ -34,6 +34,8 @@ class ConfigError(KintoneSyncError):
         super().__init__(f"{where}: {message}" if where else message)
         self.file = file
         self.key = key
+        self.message = message
+        """The message without the file and the key."""
 
 
 class SourceError(KintoneSyncError):
@@ -71,7 +73,9 @@ class KintoneError(KintoneSyncError):
         if error_id:
             text += f" (id {error_id})"
         if app is not None:
-            text = f"app {app}: {text}"
+            # The User API's calls name their table: `cybozu.com users`, not an app.
+            where = app if str(app).startswith("cybozu.com ") else f"app {app}"
+            text = f"{where}: {text}"
         super().__init__(text)
         self.status = status
         self.code = code

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.engine import Engine
 
 from connector.config import ProjectConfig
-from connector.errors import ConfigError, PreflightError, SourceError
+from connector.errors import ConfigError, PermanentKintoneError, PreflightError, SourceError
 from connector.kintone.client import DEFAULT_RETRY, KintoneClient, RetryPolicy
 from connector.kintone.connect import connect
+from connector.kintone.writer import RecordWriter, WriteResult
 from connector.mapping.form import Form
-from connector.mapping.mapper import Mapper, Refusal
+from connector.mapping.mapper import Mapper, Outgoing, Refusal
 from connector.mapping.spec import RECORD_ID, MappingSpec
 from connector.preflight import check_mapping, check_rights
 from connector.source import SqlSource, TableSpec, create_engine_from_url
+from connector.state.owned import OwnedItems
+from connector.userapi.client import UserApiClient
+from connector.userapi.lists import ListWriter
+from connector.userapi.mapper import ITEMS, UserMapper
+from connector.userapi.preflight import check_user_mapping, check_user_table, user_rights
+from connector.userapi.tables import LISTS
+from connector.userapi.writer import EntryWriter
+
+APP_NOT_FOUND = "GAIA_AP01"
+"""Kintone's code for an app id that does not exist: `404 GAIA_AP01 "The app (ID: n) not
+found. The app may have been deleted."` (kintone/cli-kintone features/record/common.feature)."""
 
 
 @dataclass
@@ -26,7 +40,8 @@ class Job:
 
     name: str
     spec: MappingSpec
-    app: int
+    app: int | str
+    """The app id; for a USER table, the table's name."""
     client: KintoneClient
     form: Form
     source: SqlSource
@@ -36,6 +51,8 @@ class Job:
     owns_http: bool
     problems: list[str] = field(default_factory=list)
     """Pre-flight problems, when opened with `strict=False`."""
+    env: Mapping[str, str] | None = None
+    """The environment secrets come from (the process's when None)."""
 
     def close(self) -> None:
         """Release the warehouse and HTTP connections the job opened itself."""
@@ -70,12 +87,18 @@ def open_job(
     engine = engine or create_engine_from_url(project.source_url)
     if http is None:
         http = connect(project.connections[spec.connection], root=project.root, env=env)
-    client = KintoneClient(
+    client_type = KintoneClient if spec.user_table is None else UserApiClient
+    client = client_type(
         http, guest_space=spec.guest_space, retry=retry, requests_per_second=requests_per_second
     )
     try:
-        app = spec.app if isinstance(spec.app, int) else client.find_app(spec.app)
-        form = Form.from_properties(client.form(app))
+        app: int | str
+        if spec.user_table is not None:
+            app, form = str(spec.user_table), Form.from_properties({})
+        else:
+            app = spec.app if isinstance(spec.app, int) else client.find_app(str(spec.app))
+            where = str(project.mapping_path(name))
+            form = Form.from_properties(read_form(client, app, file=where, key="app"))
     except BaseException:
         if owns_http:
             http.close()
@@ -88,20 +111,26 @@ def open_job(
         TableSpec(spec.source.table, spec.source.query, tuple(spec.source.primary_key)),
         chunk_size=chunk,
     )
+    child_sources = {code: t.source for code, t in spec.subtables.items()}
+    if spec.items is not None and spec.items.source is not None:
+        child_sources[ITEMS] = spec.items.source
     children = {
         code: SqlSource(
             engine,
-            TableSpec(
-                t.source.table, t.source.query, tuple(t.source.parent_key), tuple(t.source.order_by)
-            ),
+            TableSpec(c.table, c.query, tuple(c.parent_key), tuple(c.order_by)),
             chunk_size=chunk,
         )
-        for code, t in spec.subtables.items()
+        for code, c in child_sources.items()
     }
-    job = Job(name, spec, app, client, form, source, children, engine, owns_engine, owns_http)
+    job = Job(
+        name, spec, app, client, form, source, children, engine, owns_engine, owns_http, env=env
+    )
     try:
-        problems = check_mapping(
-            spec, form, source.columns(), {code: s.columns() for code, s in children.items()}
+        child_columns = {code: s.columns() for code, s in children.items()}
+        problems = (
+            check_mapping(spec, form, source.columns(), child_columns)
+            if spec.user_table is None
+            else check_user_mapping(spec, source.columns(), child_columns.get(ITEMS))
         )
     except BaseException:
         job.close()
@@ -113,12 +142,87 @@ def open_job(
     return job
 
 
+def read_form(client: KintoneClient, app: int, *, file: str | None, key: str) -> dict[str, Any]:
+    """The app's form; an app that does not exist is a configuration problem (exit 2).
+
+    Raises:
+        ConfigError: Kintone answers GAIA_AP01, the app is not found; names `file` and `key`.
+    """
+    try:
+        return client.form(app)
+    except PermanentKintoneError as exc:
+        if exc.code != APP_NOT_FOUND:
+            raise
+        raise ConfigError(
+            f"app {app} does not exist, or was deleted [{exc.status} {exc.code}]; "
+            "give the id of an app these credentials can see",
+            file=file,
+            key=key,
+        ) from None
+
+
+class Writer(Protocol):
+    """What a run needs of a writer: Kintone records, or a USER table's entries."""
+
+    concurrency: int
+
+    def write(self, batch: Sequence[Outgoing]) -> WriteResult: ...
+
+    def plan(self, batch: Sequence[Outgoing]) -> WriteResult: ...
+
+    def existing(
+        self, values: Sequence[Any], tables: Sequence[str], *, field: str | None = None
+    ) -> dict[str, dict[str, Any]]: ...
+
+    def delete(self, record_ids: Sequence[int]) -> list[int]: ...
+
+
+def make_mapper(job: Job, base_dir: Path) -> Mapper | UserMapper:
+    """The mapper of a job's destination: an app's form, or a USER table.
+
+    Raises:
+        ConfigError: a field the app lacks, or a password variable that is not set.
+    """
+    if job.spec.user_table is not None:
+        return UserMapper(job.spec, env=job.env)
+    return Mapper(job.spec, job.form, base_dir=base_dir)
+
+
+def make_writer(
+    job: Job, project: ProjectConfig, owned: OwnedItems | None, *, use_bulk: bool = True
+) -> Writer:
+    """The writer of a job's destination; `owned` is the job's ledger of USER list entries."""
+    spec, limits = job.spec, project.limits
+    client = job.client
+    if spec.user_table is None:
+        assert isinstance(job.app, int)
+        return RecordWriter(
+            client,
+            job.app,
+            spec.mode,
+            spec.key,
+            use_bulk=use_bulk,
+            concurrency=limits.concurrency,
+            isolation_requests=limits.isolation_requests,
+        )
+    assert isinstance(client, UserApiClient)
+    if spec.user_table in LISTS:
+        return ListWriter(client, spec.user_table, owned)
+    return EntryWriter(
+        client,
+        spec.user_table,
+        spec.mode,
+        spec.on_delete,
+        isolation_requests=limits.isolation_requests,
+    )
+
+
 @dataclass
 class CheckResult:
     """What `kintone-sync check` found: the app answers, the source reads, every problem."""
 
     job: str
-    app: int
+    app: int | str
     records_read: int
     key_found: bool | None
     """Whether the first source row's key matched a record (None: no key, or no rows)."""
@@ -151,11 +255,16 @@ def check(
     job = open_job(project, name, http=http, engine=engine, env=env, strict=False)
     try:
         problems = list(job.problems)
-        records = job.client.call(
-            "GET", "records", {"app": job.app, "query": "limit 1"}, app=job.app
-        )["records"]
-        key_found = _probe_key(job)
-        problems += check_rights(job.client, job.app, job.spec.mode)
+        if isinstance(job.client, UserApiClient):
+            records, key_found = check_user_table(job.client, job.spec, _first_key_value(job))
+            problems += user_rights(job.client, job.spec)
+        else:
+            assert isinstance(job.app, int)
+            records = job.client.call(
+                "GET", "records", {"app": job.app, "query": "limit 1"}, app=job.app
+            )["records"]
+            key_found = _probe_key(job)
+            problems += check_rights(job.client, job.app, job.spec.mode)
         count = 0
         try:
             job.source.verify_keys()
@@ -183,7 +292,7 @@ def _map_sample(job: Job, project: ProjectConfig, rows: int | None, result: Chec
                 f"source.cursor {cursor!r} is not a column of {job.source.name}; "
                 "name a column that grows when a row changes"
             )
-        mapper = Mapper(job.spec, job.form, base_dir=project.root)
+        mapper = make_mapper(job, project.root)
         duplicates = job.source.duplicate_keys()
         for row, children in rows_of(job.source, job.children):
             if rows is not None and result.rows_mapped >= rows:
@@ -197,7 +306,8 @@ def _map_sample(job: Job, project: ProjectConfig, rows: int | None, result: Chec
         result.problems.append(str(exc))
 
 
-def _probe_key(job: Job) -> bool | None:
+def _first_key_value(job: Job) -> Any:
+    """The key column's value in the first source row; None without one."""
     key = job.spec.key
     if key is None or job.problems:
         return None
@@ -208,9 +318,17 @@ def _probe_key(job: Job) -> bool | None:
         first = next(iter(next(chunks, [])), None)
     if first is None or first.get(column) in (None, ""):
         return None
-    if key == RECORD_ID and not str(first[column]).strip().isdigit():
+    return first[column]
+
+
+def _probe_key(job: Job) -> bool | None:
+    key = job.spec.key
+    first = _first_key_value(job)
+    if key is None or first is None:
+        return None
+    if key == RECORD_ID and not str(first).strip().isdigit():
         return None  # the mapping refuses such a row; the sample shows it
-    value = str(first[column]).replace("\\", "\\\\").replace('"', '\\"')
+    value = str(first).replace("\\", "\\\\").replace('"', '\\"')
     query = f'{key} = "{value}" limit 1' if key != RECORD_ID else f"$id = {value} limit 1"
     found = job.client.call("GET", "records", {"app": job.app, "query": query}, app=job.app)
     return bool(found["records"])

@@ -13,7 +13,7 @@ class SyncReport:
     """What a run did, row by row where it matters."""
 
     job: str
-    app: int
+    app: int | str
     mode: str
     dry_run: bool = False
     run_id: int | None = None
@@ -37,6 +37,9 @@ class SyncReport:
     """The error that ended the run, with Kintone's error id when there was one."""
     stopped: bool = False
     """Asked to stop, the run ended at a batch boundary; the next run carries on."""
+    rows_expected: int | None = None
+    """About how many rows the run will read, for a progress display; None when unknown (an
+    incremental read). Not part of `as_dict`: an estimate, not a result."""
 
     @property
     def refused(self) -> int:
@@ -84,3 +87,12 @@ class SyncReport:
                 for r in self.refusals
             ]
         return out
+
+
+def destination(app: int | str) -> str:
+    """Where a job writes, for people: `app 12`, or `cybozu.com users` for a USER table."""
+    from connector.userapi.tables import UserTable
+
+    if isinstance(app, str) and app in set(UserTable):
+        return f"cybozu.com {app}"
+    return f"app {app}"

@@ -17,16 +17,16 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from connector import diff
+from connector import diff, logs
 from connector.config import ProjectConfig
 from connector.diff import Candidate, Decisions, Identity, Policy
 from connector.errors import DeleteCapError, KintoneSyncError, RunStoppedError
-from connector.job import Job, open_job
+from connector.job import Job, Writer, make_mapper, make_writer, open_job
 from connector.kintone.client import RetryPolicy
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
-from connector.kintone.writer import RecordWriter, WriteResult
+from connector.kintone.writer import WriteResult
 from connector.mapping.convert import FileUpload
-from connector.mapping.mapper import Mapper, Outgoing, Refusal, Row
+from connector.mapping.mapper import Outgoing, Refusal, Row
 from connector.report import SyncReport
 from connector.source import SqlSource
 from connector.state import Lock, Scope, StateStore
@@ -52,15 +52,17 @@ def sync(
     retry: RetryPolicy | None = None,
     use_bulk: bool = True,
     state: StateStore | None = None,
+    progress: Callable[[SyncReport], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SyncReport:
     """Run one job: check, read, compare with the state, write the changes, record everything.
 
     `dry_run` (what `plan` does) reads, maps and decides, writes nothing and leaves the
     state's run marks alone; `full_refresh` sends every row again; `force` lets a run delete
-    more than the mapping's `max_delete_share` of records or table rows. Once `stop` is set
-    the run ends after the batch it is writing, records it as `stopped` and keeps its
-    checkpoint and deletes for a complete run.
+    more than the mapping's `max_delete_share` of records or table rows. `progress` is
+    called with the report so far after each batch (its `rows_expected` is the estimate).
+    Once `stop` is set the run ends after the batch it is writing, records it as `stopped`
+    and keeps its checkpoint and deletes for a complete run.
 
     Raises:
         ConfigError, SourceError, PreflightError, StateError: before anything is written.
@@ -87,11 +89,13 @@ def sync(
     store = state or StateStore.open(project.state.url, project.root)
     try:
         run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh, force=force)
+        run.progress = progress
         run.stop = stop
-        if dry_run:
-            return run.execute(None, started)
-        with store.log.lock(name) as lock:
-            return run.execute(lock, started, use_bulk=use_bulk)
+        with logs.bound(job=name, app=job.app):
+            if dry_run:
+                return run.execute(None, started)
+            with store.log.lock(name) as lock:
+                return run.execute(lock, started, use_bulk=use_bulk)
     finally:
         job.close()
         if own_state:
@@ -101,6 +105,8 @@ def sync(
 def target_of(project: ProjectConfig, job: Job) -> str:
     """Where a job writes: domain, guest space and app, as the state scopes its rows."""
     base = project.connections[job.spec.connection].base_url.strip().rstrip("/").lower()
+    if job.spec.user_table is not None:
+        return f"{base}|user={job.spec.user_table}"
     return f"{base}|space={job.spec.guest_space or ''}|app={job.app}"
 
 
@@ -126,7 +132,7 @@ class _Run:
         )
         self.policy = Policy(spec.mode, spec.key, full_refresh)
         self.report = SyncReport(job.name, job.app, spec.mode, dry_run=dry_run)
-        self.mapper = Mapper(spec, job.form, base_dir=project.root)
+        self.mapper = make_mapper(job, project.root)
         self.mapping_hash = _digest(spec.model_dump(mode="json"))
         self.cursor_value: Any = None
         self.calls_recorded = 0
@@ -137,7 +143,9 @@ class _Run:
         self.child_rows_removed = 0
         self.totals = (0, 0)
         self.lock: Lock | None = None
-        self.writer: RecordWriter | None = None
+        self.writer: Writer | None = None
+        self.progress: Callable[[SyncReport], None] | None = None
+        """Called with the report after each batch."""
         self.stop: threading.Event | None = None
         # A plan marks the rows it reads in a column of its own, under a number of its own.
         self.mark = random.randint(1, 2**31 - 1) if dry_run else 0
@@ -145,15 +153,8 @@ class _Run:
     def execute(self, lock: Lock | None, started: float, *, use_bulk: bool = True) -> SyncReport:
         job, state, report = self.job, self.state, self.report
         self.lock = lock
-        self.writer = RecordWriter(
-            job.client,
-            job.app,
-            job.spec.mode,
-            job.spec.key,
-            use_bulk=use_bulk,
-            concurrency=self.project.limits.concurrency,
-            isolation_requests=self.project.limits.isolation_requests,
-        )
+        owned = state.owned(self.scope) if job.spec.user_table is not None else None
+        self.writer = make_writer(job, self.project, owned, use_bulk=use_bulk)
         if job.spec.on_key_problems == "stop":
             job.source.verify_keys()
         else:
@@ -168,21 +169,22 @@ class _Run:
         )
         report.run_id = self.mark = run_id
         status = "failed"
-        try:
-            self._run_rows()
-            if report.stopped:
-                status = "stopped"
-            else:
-                state.rows.save_checkpoint(
-                    self.scope, _encode(self.cursor_value), self.mapping_hash
-                )
-                status = "refused" if report.refusals else "succeeded"
-        except KintoneSyncError as exc:
-            report.errors.append(str(exc))
-            raise
-        finally:
-            self._finish(started)
-            state.log.end_run(run_id, status, report.as_dict(refusals=False))
+        with logs.bound(run_id=run_id):
+            try:
+                self._run_rows()
+                if report.stopped:
+                    status = "stopped"
+                else:
+                    state.rows.save_checkpoint(
+                        self.scope, _encode(self.cursor_value), self.mapping_hash
+                    )
+                    status = "refused" if report.refusals else "succeeded"
+            except KintoneSyncError as exc:
+                report.errors.append(str(exc))
+                raise
+            finally:
+                self._finish(started)
+                state.log.end_run(run_id, status, report.as_dict(refusals=False))
         return report
 
     def _run_rows(self) -> None:
@@ -199,7 +201,7 @@ class _Run:
         incremental = self._loop()
         if self.report.stopped:
             return  # part of the rows was read: no deletes, no rows decided at the end
-        self._end_of_rows(deleting=self.job.spec.on_delete == "delete" and not incremental)
+        self._end_of_rows(deleting=self.job.spec.on_delete != "keep" and not incremental)
 
     # --- before reading -----------------------------------------------------------------------
 
@@ -310,6 +312,8 @@ class _Run:
         """Read, map and write every row; whether the read was incremental."""
         source, incremental = self._sources()
         self.incremental = incremental
+        if incremental:  # the estimate counts every row; this run reads only the new ones
+            self.report.rows_expected = None
         cursor = self.job.spec.source.cursor
         assert self.writer is not None
         window = BATCH * self.writer.concurrency
@@ -415,6 +419,7 @@ class _Run:
             writes = decided.writes + [c.out for c in decided.check_landed]
             if writes:
                 _count(report, self.writer.plan(writes), dry_run=True)
+            self._show_progress()
             return
         if self.lock is not None:
             self.lock.check()
@@ -445,6 +450,7 @@ class _Run:
             rows.release(scope, decided.released, run, "the row now names another record")
         self._record_usage()
         self.state.log.progress(run, report.as_dict(refusals=False))
+        self._show_progress()
         log.info(
             "%s: %d rows read; %d inserted, %d updated, %d unchanged, %d refused; %d API calls",
             self.job.name,
@@ -455,6 +461,10 @@ class _Run:
             report.refused,
             report.calls,
         )
+
+    def _show_progress(self) -> None:
+        if self.progress is not None:
+            self.progress(self.report)
 
     def _refuse(self, refusals: Sequence[Refusal]) -> None:
         if not refusals:
@@ -531,7 +541,7 @@ class _Run:
         """Delete the records this job wrote that no row the run read maps to any longer,
         but those in `keep`: records rows waiting for their key value will take over."""
         job, rows, report = self.job, self.state.rows, self.report
-        if job.spec.on_delete != "delete":
+        if job.spec.on_delete == "keep":
             return
         gone = diff.deletions(rows.gone(self.scope, self.mark, plan=self.dry_run), keep)
         total, _ = self.totals
@@ -573,6 +583,7 @@ class _Run:
         used = self.state.log.usage_today(str(self.job.app))
         # The rows the job already knows, rather than a count over the warehouse each run.
         rows = sum(self.state.rows.counts(self.scope).values()) or self.job.source.count()
+        self.report.rows_expected = rows
         worst = -(-rows // BATCH) + len(self.job.children) + 3
         if used + worst > budget:
             message = (
@@ -599,13 +610,14 @@ def rows_of(
 def _count(report: SyncReport, result: WriteResult, *, dry_run: bool) -> None:
     report.inserted += len(result.inserted)
     report.updated += len(result.updated)
-    report.refusals += result.refused
-    if not dry_run:
+    if dry_run:
+        report.refusals += result.refused  # a run's refusals are recorded by `_refuse`
+    else:
         for key, record_id in (*result.inserted, *result.updated):
             report.record_ids[key.values] = record_id
 
 
-def _payload_hash(app: int, key_field: str | None, out: Outgoing) -> str:
+def _payload_hash(app: int | str, key_field: str | None, out: Outgoing) -> str:
     """What a row sends, as a digest: app, key and record (files by content)."""
     return _digest({"app": app, "key": key_field, "value": out.key_value, "record": out.record})
 

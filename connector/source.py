@@ -412,7 +412,8 @@ class _Translate:
                 "check the host, port, user and that the server is running"
             ) from None
         if source.spec.table is not None and not _table_exists(source.engine, source.spec.table):
-            raise SourceError(
+            # A configuration problem (exit 2): the mapping names a table the warehouse lacks.
+            raise ConfigError(
                 f"unknown table {source.spec.table!r} in {_show(url)}; "
                 "fix source.table in the mapping (schema.table when not in the default schema)"
             ) from None
@@ -536,3 +537,28 @@ def _table_exists(engine: Engine, table: str) -> bool:
         return sa.inspect(engine).has_table(name, schema=schema or None)
     except SQLAlchemyError:
         return True  # cannot tell; let the general message speak
+
+
+def declared_primary_key(engine: Engine, table: str) -> list[str]:
+    """The primary key the warehouse declares for a table, in key order; empty when it declares
+    none (a view, a table created without one) or cannot say."""
+    schema, _, name = table.rpartition(".")
+    try:
+        if engine.dialect.name == "duckdb":
+            # duckdb-engine reflects through PostgreSQL's catalog, which DuckDB cannot answer;
+            # DuckDB lists its own constraints in duckdb_constraints().
+            with engine.connect() as conn:
+                found = conn.execute(_DUCKDB_PRIMARY_KEY, {"t": name, "s": schema or None})
+                columns = found.scalar()
+            return [str(c) for c in columns or []]
+        constraint = sa.inspect(engine).get_pk_constraint(name, schema=schema or None)
+    except (SQLAlchemyError, NotImplementedError):
+        return []
+    return [str(c) for c in constraint.get("constrained_columns") or []]
+
+
+_DUCKDB_PRIMARY_KEY = sa.text(
+    "SELECT constraint_column_names FROM duckdb_constraints() "
+    "WHERE constraint_type = 'PRIMARY KEY' AND table_name = :t "
+    "AND schema_name = coalesce(:s, current_schema())"
+)

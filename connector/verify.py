@@ -11,12 +11,15 @@ from sqlalchemy.engine import Engine
 
 from connector.config import ProjectConfig
 from connector.drift import drifted
-from connector.job import Job, open_job
+from connector.job import Job, make_mapper, open_job
 from connector.kintone.payload import merge_tables
-from connector.mapping.mapper import Mapper, Outgoing
+from connector.mapping.mapper import Outgoing
 from connector.mapping.spec import RECORD_ID
+from connector.report import destination
 from connector.runner import rows_of, target_of
 from connector.state import Scope, StateStore
+from connector.userapi.client import UserApiClient
+from connector.userapi.verify import drift, stored_entries
 
 _BATCH = 2000
 SHOWN = 20
@@ -28,7 +31,7 @@ class VerifyReport:
     """What `kintone-sync verify` found, and what `--repair` marked to be sent again."""
 
     job: str
-    app: int
+    app: int | str
     rows: int = 0
     records: int = 0
     missing: list[str] = field(default_factory=list)
@@ -96,14 +99,12 @@ def verify(
 class _Verify:
     def __init__(self, job: Job, store: StateStore, scope: Scope, project: ProjectConfig) -> None:
         self.job, self.store, self.scope = job, store, scope
-        self.mapper = Mapper(job.spec, job.form, base_dir=project.root)
+        self.mapper = make_mapper(job, project.root)
         self.report = VerifyReport(job.name, job.app)
 
     def run(self, repair: bool) -> VerifyReport:
         job, report = self.job, self.report
-        spec = job.spec
-        codes = [c for c in [*spec.fields, *spec.subtables] if c != RECORD_ID]
-        records = {int(r["$id"]["value"]): r for r in job.client.select(job.app, None, codes)}
+        records = self._records()
         report.records = len(records)
         mapped: set[int] = set()
         stale: list[str] = []
@@ -128,6 +129,15 @@ class _Verify:
             self.store.rows.invalidate(self.scope, stale)
             report.marked = len(gone) + len(stale)
         return report
+
+    def _records(self) -> dict[int, Mapping[str, Any]]:
+        job, spec = self.job, self.job.spec
+        if isinstance(job.client, UserApiClient) and spec.user_table is not None:
+            known = self.store.rows.record_ids(self.scope)
+            return dict(stored_entries(job.client, spec.user_table, known))
+        assert isinstance(job.app, int)
+        codes = [c for c in [*spec.fields, *spec.subtables] if c != RECORD_ID]
+        return {int(r["$id"]["value"]): r for r in job.client.select(job.app, None, codes)}
 
     def _compare(
         self,
@@ -160,6 +170,8 @@ class _Verify:
                 stale.append(out.key.id)
 
     def _drift(self, out: Outgoing, found: Mapping[str, Any]) -> list[str]:
+        if self.job.spec.user_table is not None:
+            return drift(self.job.spec.user_table, out, found)
         sent = dict(merge_tables(out, found).record if out.merge_tables else out.record)
         key = self.job.spec.key
         if key is not None and key != RECORD_ID:
@@ -170,7 +182,8 @@ class _Verify:
 def describe(report: VerifyReport) -> str:
     """The text summary `kintone-sync verify` prints."""
     lines = [
-        f"{report.job} -> app {report.app}: {report.rows:,} rows, {report.records:,} records",
+        f"{report.job} -> {destination(report.app)}: "
+        f"{report.rows:,} rows, {report.records:,} records",
         f"  missing     {len(report.missing):>9,}  (deleted in the app; a run sends them again)",
         f"  drifted     {len(report.drifted):>9,}  (edited in the app)",
         f"  unmapped    {len(report.unmapped):>9,}  (no row maps to them; "

@@ -60,16 +60,12 @@ class YamlFile:
             parts = parts[:-1]
         return None
 
-    def explain(self, exc: ValidationError) -> ConfigError:
-        """A pydantic error as one ConfigError naming the file, and each key with its line."""
-        problems = []
-        first_line: int | None = None
+    def problems(self, exc: ValidationError) -> list[Problem]:
+        """A pydantic error as one Problem per key, each with its line."""
+        found = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            line = self.line_of(loc)
-            if first_line is None:
-                first_line = line
             message = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown key; check the spelling against the documentation"
@@ -80,9 +76,31 @@ class YamlFile:
                     f"; YAML reads {_BOOLEAN_WORDS} as a boolean: quote the value if it is a "
                     "name or code"
                 )
-            where = f"line {line}, {key}" if line is not None else key
-            problems.append(f"{where}: {message}")
-        return ConfigError("; ".join(problems), file=str(self.path))
+            found.append(Problem(str(self.path), self.line_of(loc), key, message))
+        return found
+
+    def explain(self, exc: ValidationError) -> ConfigError:
+        """A pydantic error as one ConfigError naming the file, and each key with its line."""
+        text = "; ".join(p.where_and_what() for p in self.problems(exc))
+        return ConfigError(text, file=str(self.path))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a configuration file: where (file, line, key) and what."""
+
+    file: str
+    line: int | None
+    key: str | None
+    message: str
+
+    def where_and_what(self) -> str:
+        """`line 3, source.table: message`, without the file."""
+        where = ", ".join(p for p in (f"line {self.line}" if self.line else None, self.key) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where_and_what()}"
 
 
 def load_yaml(path: Path, what: str) -> YamlFile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
@@ -23,15 +24,24 @@ EXIT_DIFFERS = 4
 @click.group()
 @click.version_option(package_name="kintone-sync")
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and batches; print tracebacks.")
-def main(verbose: bool) -> None:
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only errors and a one-line result; no progress."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object a line on stderr, with time, level, run id, job, app, error id.",
+)
+def main(verbose: bool, quiet: bool, log_format: str) -> None:
     """Sync warehouse tables into Kintone apps."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
-    # One line per HTTP request drowns the run's own lines; retries are logged by the client.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from connector.logs import configure
+
+    if verbose and quiet:
+        raise click.UsageError("-v and --quiet ask for opposite things; give one of them")
+    level = logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
+    configure(level, log_format, sys.stderr)
 
 
 project_option = click.option(
@@ -54,19 +64,53 @@ output_option = click.option(
 @contextmanager
 def _errors() -> Iterator[None]:
     """Every error as one line and an exit code: ours say what to fix; anything else is a bug,
-    named by its type, with the traceback under `-v`."""
-    from connector.errors import ConfigError, KintoneSyncError, PreflightError
+    named by its type, with the traceback under `-v`. With `--output json`, one JSON object
+    on stdout instead."""
+    from connector.errors import KintoneSyncError
 
     try:
         yield
-    except (ConfigError, PreflightError) as exc:
-        _fail(exc, EXIT_USAGE)
     except KintoneSyncError as exc:
-        _fail(exc, EXIT_ERROR)
-    except click.ClickException:
+        _fail(exc, exit_code(exc))
+    except (click.ClickException, click.exceptions.Exit):
         raise
     except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into one line
         _fail(exc, EXIT_ERROR, unexpected=True)
+
+
+def exit_code(exc: Exception) -> int:
+    """The exit code of an error, by the table in docs/project.md: 2 for what the files or
+    the app's settings must fix, 1 for the rest."""
+    from connector.errors import ConfigError, PreflightError
+
+    return EXIT_USAGE if isinstance(exc, ConfigError | PreflightError) else EXIT_ERROR
+
+
+def hint(exc: Exception) -> str:
+    """What to do next, by the kind of error: the message itself names the values."""
+    from connector import errors
+
+    hints: list[tuple[type[Exception], str]] = [
+        (
+            errors.ConfigError,
+            "fix the file or name above; `kintone-sync validate` checks every "
+            "file without connecting",
+        ),
+        (
+            errors.PreflightError,
+            "fix the mapping or the app; `kintone-sync check JOB` lists every problem",
+        ),
+        (errors.LockedError, "wait for the other run, or `kintone-sync unlock JOB` if it is gone"),
+        (errors.StateError, "check state.url in the project file and that the store is reachable"),
+        (errors.RunStoppedError, "the message says how to go on"),
+        (errors.TransientKintoneError, "Kintone is busy or unreachable; run again later"),
+        (errors.KintoneError, "check the credentials, the rights and the app"),
+        (errors.SourceError, "check the warehouse connection and the mapping's source"),
+    ]
+    for kind, text in hints:
+        if isinstance(exc, kind):
+            return text
+    return "" if _verbose() else "run with -v for the traceback"
 
 
 def _fail(exc: Exception, code: int, *, unexpected: bool = False) -> NoReturn:
@@ -78,18 +122,56 @@ def _fail(exc: Exception, code: int, *, unexpected: bool = False) -> NoReturn:
     text = mask_password(str(exc))
     if unexpected:
         first = text.strip().splitlines()[0] if text.strip() else ""
-        hint = "" if verbose else "; run with -v for the traceback"
-        text = f"unexpected {type(exc).__name__}: {first}{hint}"
-    click.echo(f"error: {text}", err=True)
+        text = f"unexpected {type(exc).__name__}: {first}"
+        if _output() == "text" and not verbose:
+            text += "; run with -v for the traceback"
+    if _output() == "json":
+        found = {"error": text, "exit_code": code, "hint": mask_password(hint(exc))}
+        click.echo(json.dumps(found, ensure_ascii=False))
+    else:
+        click.echo(f"error: {text}", err=True)
     sys.exit(code)
 
 
-def _verbose() -> bool:
+yes_option = click.option("--yes", is_flag=True, help="Do it without asking.")
+
+
+def confirm(plan: str, yes: bool, what: str) -> None:
+    """Show what a command will change, then ask; without a terminal, only --yes goes on.
+
+    Raises:
+        click.exceptions.Exit: the answer was no.
+        ConfigError: stdin is not a terminal and --yes was not given.
+    """
+    from connector.errors import ConfigError
+
+    click.echo(plan, err=_output() == "json")
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{what} changes the state; pass --yes to do it without a terminal")
+    if not click.confirm("Go on?", default=False, err=True):
+        click.echo("nothing changed", err=True)
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
+def _output() -> str:
+    """The running command's --output (text when it has none)."""
     context = click.get_current_context(silent=True)
-    return bool(context is not None and context.find_root().params.get("verbose"))
+    return str(context.params.get("output") or "text") if context is not None else "text"
 
 
-from connector.cli import emulator, history, project, runs  # noqa: E402  (registers commands)
+def _verbose() -> bool:
+    return bool(_root_option("verbose"))
+
+
+def _root_option(name: str) -> object:
+    """An option of the root command (`-v`, `--quiet`, `--log-format`), None outside one."""
+    context = click.get_current_context(silent=True)
+    return context.find_root().params.get(name) if context is not None else None
+
+
+from connector.cli import emulator, history, project, runs, state  # noqa: E402  (commands)
 
 __all__ = [
     "EXIT_DIFFERS",
@@ -101,4 +183,5 @@ __all__ = [
     "main",
     "project",
     "runs",
+    "state",
 ]

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from connector.cli import EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE, _errors, main, project_option
+from connector.cli import (
+    EXIT_ERROR,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    _errors,
+    main,
+    output_option,
+    project_option,
+)
 
 if TYPE_CHECKING:
     from connector.config import ProjectConfig
@@ -30,10 +38,10 @@ _WORST_FIRST = (EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, 0)
 
 def exit_code(outcome: Outcome) -> int:
     """The code one job's outcome would exit with alone."""
-    from connector.errors import ConfigError, PreflightError
+    from connector.cli import exit_code as code_of
 
     if outcome.status == "failed":
-        return EXIT_USAGE if isinstance(outcome.error, ConfigError | PreflightError) else EXIT_ERROR
+        return code_of(outcome.error) if isinstance(outcome.error, Exception) else EXIT_ERROR
     return EXIT_REFUSED if outcome.status == "refused" else 0
 
 
@@ -99,6 +107,7 @@ def runner(
     force: bool = False,
     check_app: bool = False,
     stop: threading.Event | None = None,
+    progress: Callable[[SyncReport], None] | None = None,
 ) -> Callable[[str], SyncReport]:
     """What one job's run is, for `run` and `schedule`."""
     from connector.runner import sync
@@ -107,40 +116,48 @@ def runner(
     def run(name: str) -> SyncReport:
         if check_app:
             verify(project, name, repair=True)
-        return sync(project, name, full_refresh=full_refresh, force=force, stop=stop)
+        return sync(
+            project, name, full_refresh=full_refresh, force=force, stop=stop, progress=progress
+        )
 
     return run
 
 
-def emit_many(outcomes: Sequence[Outcome], output: str, summary: Callable[[Any], str]) -> None:
-    """Print every outcome and exit with the worst code."""
+def emit_many(outcomes: Sequence[Outcome], output: str, *, quiet: bool = False) -> None:
+    """Print every outcome and exit with the worst code: the runs' details and table, then a
+    line for each job that failed or did not run."""
+    from connector.cli import display
+
+    reports = [o.report for o in outcomes if o.report is not None]
+    others = [describe(o) for o in outcomes if o.report is None]
     if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "exit_code": worst(outcomes),
-                    "jobs": [
-                        {
-                            "job": o.job,
-                            "status": o.status,
-                            "exit_code": exit_code(o),
-                            "report": o.report.as_dict() if o.report is not None else None,
-                            "error": describe(o).split(": ", 2)[-1] if o.error else None,
-                            "reason": o.reason,
-                        }
-                        for o in outcomes
-                    ],
-                },
-                ensure_ascii=False,
-                default=str,
-            )
-        )
+        click.echo(json.dumps(as_json(outcomes), ensure_ascii=False, default=str))
+    elif quiet:
+        click.echo("; ".join(([display.result_line(reports)] if reports else []) + others))
     else:
-        for o in outcomes:
-            click.echo(summary(o.report) if o.report is not None else describe(o))
+        click.echo("\n".join(([display.summary(reports)] if reports else []) + others))
     code = worst(outcomes)
     if code:
         sys.exit(code)
+
+
+def as_json(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    from connector.source import mask_password
+
+    return {
+        "exit_code": worst(outcomes),
+        "jobs": [
+            {
+                "job": o.job,
+                "status": o.status,
+                "exit_code": exit_code(o),
+                "report": o.report.as_dict() if o.report is not None else None,
+                "error": mask_password(str(o.error)) if o.error is not None else None,
+                "reason": o.reason,
+            }
+            for o in outcomes
+        ],
+    }
 
 
 @contextmanager
@@ -167,12 +184,14 @@ def stopping_on_signals(stop: threading.Event) -> Iterator[None]:
 
 @main.command()
 @project_option
+@output_option
 @click.option("--once", is_flag=True, help="Run the jobs due now, then exit with their code.")
-def schedule(project_file: Path, once: bool) -> None:
+def schedule(project_file: Path, output: str, once: bool) -> None:
     """Run each job at the times its `schedule` names, until SIGTERM or Ctrl-C.
 
     A job whose time passed while the scheduler was down runs once on start. Set the times
-    under `jobs:` in the project file (docs/scheduling.md)."""
+    under `jobs:` in the project file (docs/scheduling.md). Each batch of runs is printed as
+    it ends (--output json: one object per line); each run's start and end is logged."""
     from connector.config import load_project
     from connector.scheduler import Scheduler, entries
     from connector.state import StateStore
@@ -180,6 +199,15 @@ def schedule(project_file: Path, once: bool) -> None:
     for name in ("connector.jobs", "connector.scheduler", "connector.alerts"):
         logging.getLogger(name).setLevel(logging.INFO)  # each run's start and end
     stop = threading.Event()
+
+    def batch(project: ProjectConfig, names: list[str]) -> list[Outcome]:
+        outcomes = run_many(project, names, runner(project, stop=stop), stop=stop)
+        if output == "json":
+            click.echo(json.dumps(as_json(outcomes), ensure_ascii=False, default=str))
+        else:
+            click.echo("\n".join(describe(o) for o in outcomes))
+        return outcomes
+
     with _errors():
         project = load_project(project_file)
         store = StateStore.open(project.state.url, project.root)
@@ -188,10 +216,9 @@ def schedule(project_file: Path, once: bool) -> None:
             started = store.log.last_started(job)
             return datetime.fromtimestamp(started, UTC) if started is not None else None
 
-        run = runner(project, stop=stop)
         scheduler = Scheduler(
             entries(project),
-            run_batch=lambda names: run_many(project, names, run, stop=stop),
+            run_batch=lambda names: batch(project, names),
             last_run=last_run,
             clock=lambda: datetime.now(UTC),
             sleep=stop.wait,

@@ -48,9 +48,9 @@ def _fail(message: str) -> NoReturn:
 @click.option(
     "--seed",
     "seed_path",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Seed file (YAML) declaring apps, fields, tokens, records and users.",
+    help="Seed file (YAML) declaring apps, fields, tokens, records and users; the bundled "
+    "sample's (the demo's Customers app) when left out.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
@@ -87,7 +87,7 @@ def _fail(message: str) -> NoReturn:
     help="Answer the codes Kintone once sent as HTTP 520 with 520.",
 )
 def emulator(
-    seed_path: Path,
+    seed_path: Path | None,
     host: str,
     port: int,
     data: Path | None,
@@ -100,6 +100,8 @@ def emulator(
     legacy_520: bool | None,
 ) -> None:
     """Serve a local Kintone emulator from a seed file."""
+    from importlib.resources import files
+
     import uvicorn
     from pydantic import ValidationError
 
@@ -108,6 +110,8 @@ def emulator(
     from connector.emulator.seed import SeedError, describe
 
     try:
+        if seed_path is None:
+            seed_path = Path(str(files("connector.samples").joinpath("emulator-seed.yaml")))
         seed = load_seed(seed_path)
     except SeedError as exc:
         _fail(str(exc))

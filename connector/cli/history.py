@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from connector.cli import _errors, main, output_option, project_option
+from connector.cli import _errors, confirm, main, output_option, project_option, yes_option
 
 
 @main.command("runs")
@@ -25,6 +25,8 @@ def runs_command(job: str | None, limit: int, project_file: Path, output: str) -
 
     with _errors():
         project = load_project(project_file)
+        if job is not None:
+            project.require_job(job)
         store = StateStore.open(project.state.url, project.root)
         try:
             found = store.log.runs(job, limit)
@@ -54,11 +56,13 @@ def runs_command(job: str | None, limit: int, project_file: Path, output: str) -
 @main.command()
 @click.argument("job")
 @click.option(
+    "--output",
     "--format",
-    "fmt",
+    "output",
     type=click.Choice(["text", "csv", "json"]),
     default="text",
     show_default=True,
+    help="csv and json export every refused row (--format is the old name).",
 )
 @click.option(
     "--file",
@@ -66,19 +70,37 @@ def runs_command(job: str | None, limit: int, project_file: Path, output: str) -
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the export to this file instead of the terminal.",
 )
+@click.option("--clear", is_flag=True, help="Forget the job's rejects (after asking).")
+@yes_option
 @project_option
-def rejects(job: str, fmt: str, target: Path | None, project_file: Path) -> None:
+def rejects(
+    job: str, output: str, target: Path | None, clear: bool, yes: bool, project_file: Path
+) -> None:
     """Show the rows Kintone or the mapping refused; they are tried again on the next run."""
+    from connector.cli.state import opened
     from connector.config import load_project
-    from connector.state import StateStore
+    from connector.state.admin import clear_rejects
 
     with _errors():
         project = load_project(project_file)
-        store = StateStore.open(project.state.url, project.root)
-        try:
+        project.require_job(job)
+        with opened(project) as store:
             found = store.log.rejects(job)
-        finally:
-            store.close()
+            if clear:
+                refused = len({json.dumps(r.pk, default=str) for r in found})
+                confirm(
+                    f"rejects --clear forgets {refused} refused row(s) of job {job}; a row that is "
+                    "refused again comes back",
+                    yes,
+                    f"rejects --clear {job}",
+                )
+                cleared = clear_rejects(store.log.db, job)
+    if clear:
+        if output == "json":
+            click.echo(json.dumps({"job": job, "cleared": cleared}))
+        else:
+            click.echo(f"forgot {cleared} reject(s) of job {job}")
+        return
     rows = [
         {
             "key": ", ".join(str(v) for v in r.pk),
@@ -95,9 +117,9 @@ def rejects(job: str, fmt: str, target: Path | None, project_file: Path) -> None
     counted = f"{refused_rows} refused row(s)"
     if len(rows) != refused_rows:
         counted += f", {len(rows)} reasons"
-    if fmt == "json":
+    if output == "json":
         text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
-    elif fmt == "csv":
+    elif output == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(
             buffer, fieldnames=["key", "field", "code", "message", "error_id", "run", "at"]

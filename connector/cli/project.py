@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from connector.cli import _errors, main, project_option
+from connector.cli import EXIT_USAGE, _errors, main, output_option, project_option
+from connector.cli.history import one_line
 
 
 @main.command()
@@ -22,6 +25,7 @@ from connector.cli import _errors, main, project_option
 @click.option("--connection", default="default", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing mapping file.")
 @project_option
+@output_option
 def init(
     job: str,
     app: str,
@@ -32,15 +36,22 @@ def init(
     connection: str,
     force: bool,
     project_file: Path,
+    output: str,
 ) -> None:
     """Write mappings/JOB.yaml from the app's fields and the table's columns, matched by name."""
     from connector.config import load_project
     from connector.errors import ConfigError
+    from connector.job import read_form
     from connector.kintone.client import KintoneClient
     from connector.kintone.connect import connect
     from connector.mapping.form import Form
     from connector.scaffold import scaffold
-    from connector.source import SqlSource, TableSpec, create_engine_from_url
+    from connector.source import (
+        SqlSource,
+        TableSpec,
+        create_engine_from_url,
+        declared_primary_key,
+    )
 
     with _errors():
         project = load_project(project_file)
@@ -55,24 +66,24 @@ def init(
         with connect(project.connections[connection], root=project.root) as http:
             client = KintoneClient(http)
             app_id = app_ref if isinstance(app_ref, int) else client.find_app(app_ref)
-            form = Form.from_properties(client.form(app_id))
+            form = Form.from_properties(read_form(client, app_id, file=None, key="--app"))
         engine = create_engine_from_url(project.source_url)
         try:
             columns = SqlSource(engine, TableSpec(table=table)).columns()
+            # --primary-key wins; then the key the table declares; scaffold guesses without.
+            keys = [c.strip() for c in primary_key.split(",")] if primary_key else None
+            keys = keys or declared_primary_key(engine, table) or None
         finally:
             engine.dispose()
         text = scaffold(
-            form,
-            columns,
-            app=app_ref,
-            table=table,
-            primary_key=[c.strip() for c in primary_key.split(",")] if primary_key else None,
-            key=key,
-            mode=mode,
+            form, columns, app=app_ref, table=table, primary_key=keys, key=key, mode=mode
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {target}; check it with: kintone-sync check {job}")
+    if output == "json":
+        click.echo(json.dumps({"job": job, "wrote": str(target)}, ensure_ascii=False))
+    else:
+        click.echo(f"wrote {target}; check it with: kintone-sync check {job}")
 
 
 @main.group()
@@ -109,3 +120,37 @@ def schema() -> None:
     from connector.mapping.spec import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@project_option
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An emulator seed to check too (repeatable).",
+)
+@output_option
+def validate(project_file: Path, seeds: tuple[Path, ...], output: str) -> None:
+    """Check the project file, every mapping file and the seeds given, offline: no connection,
+    no network. Lists every problem with its file, line and key; exit 2 when there is one."""
+    from connector.validate import validate as run_validate
+
+    with _errors():
+        found = run_validate(project_file, seeds)
+    code = EXIT_USAGE if found.problems else 0
+    if output == "json":
+        problems = [asdict(p) for p in found.problems]
+        data = {"files": found.files, "problems": problems, "exit_code": code}
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        for problem in found.problems:
+            click.echo(one_line(str(problem)))
+        files = len({p.file for p in found.problems})
+        click.echo(
+            f"{len(found.problems)} problem(s) in {files} of {len(found.files)} file(s)"
+            if found.problems
+            else f"ok: {len(found.files)} file(s) checked"
+        )
+    sys.exit(code)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,56 +17,43 @@ from connector.cli import (
     EXIT_REFUSED,
     EXIT_USAGE,
     _errors,
+    _root_option,
+    display,
     main,
     output_option,
     project_option,
 )
 from connector.cli.batch import emit_many, run_many, runner, stopping_on_signals
+from connector.report import destination
 
 if TYPE_CHECKING:
     from connector.report import SyncReport
 
 
 def _summary(report: SyncReport) -> str:
-    from connector.cli.history import one_line
-
-    verb = "would be " if report.dry_run else ""
-    lines = [
-        f"{report.job} -> app {report.app} ({report.mode}{', dry run' if report.dry_run else ''})",
-        f"  rows read   {report.rows_read:>9,}",
-        f"  {verb}inserted    {report.inserted:>9,}",
-        f"  {verb}updated     {report.updated:>9,}",
-        f"  unchanged   {report.unchanged:>9,}",
-        f"  refused     {report.refused:>9,}",
-    ]
-    if report.linked:
-        lines.append(f"  linked      {report.linked:>9,}  (found in the app by key)")
-    if report.recreated:
-        lines.append(f"  recreated   {report.recreated:>9,}  (deleted in the app, sent again)")
-    lines += [
-        f"  {verb}deleted     {report.deleted:>9,}",
-        f"  API calls   {report.calls:>9,}"
-        + (f"  ({report.retries} retried)" if report.retries else ""),
-        f"  duration    {report.seconds:>9.1f} s",
-    ]
-    lines += [f"  warning: {w}" for w in report.warnings]
-    for r in report.refusals[:20]:
-        key = str(r.key)
-        where = f" field {r.field}" if r.field else ""
-        ref = f" (id {r.error_id})" if r.error_id else ""
-        lines.append(one_line(f"  refused row {key}{where}: {r.message} [{r.code}]{ref}"))
-    if len(report.refusals) > 20:
-        lines.append(f"  ... and {len(report.refusals) - 20} more refusals (--output json)")
-    return "\n".join(lines)
+    return display.summary([report])
 
 
 def _emit(report: SyncReport, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+    elif _root_option("quiet"):
+        click.echo(display.result_line([report]))
     else:
         click.echo(_summary(report))
     if report.refused:
         sys.exit(EXIT_REFUSED)
+
+
+@contextmanager
+def _progress() -> Iterator[display.Progress | None]:
+    """The display a run shows on stderr while it works, as the root options ask."""
+    with display.progress_for(
+        sys.stderr,
+        quiet=bool(_root_option("quiet")),
+        log_format=str(_root_option("log_format") or "text"),
+    ) as shown:
+        yield shown
 
 
 @main.command()
@@ -93,8 +83,6 @@ def run(
     Several jobs, or --all, run in the order their `needs` ask, in parallel across Kintone
     domains; a job whose need failed is skipped, and the exit code is the worst of the runs.
     SIGTERM or Ctrl-C stops each run after the batch it is writing."""
-    import threading
-
     from connector.config import load_project
 
     if bool(jobs) == every_job:
@@ -103,10 +91,18 @@ def run(
     with _errors(), stopping_on_signals(stop):
         project = load_project(project_file)
         names = project.job_names() if every_job else list(jobs)
-        run_one = runner(
-            project, full_refresh=full_refresh, force=force, check_app=check_app, stop=stop
-        )
-        outcomes = run_many(project, names, run_one, stop=stop)
+        for name in names:
+            project.require_job(name)  # a typo stops the command before any job runs
+        with _progress() as progress:
+            run_one = runner(
+                project,
+                full_refresh=full_refresh,
+                force=force,
+                check_app=check_app,
+                stop=stop,
+                progress=progress,
+            )
+            outcomes = run_many(project, names, run_one, stop=stop)
         if len(names) == 1 and not every_job:
             (outcome,) = outcomes
             if outcome.error is not None:
@@ -114,7 +110,7 @@ def run(
     if len(names) == 1 and not every_job and outcome.report is not None:
         _emit(outcome.report, output)
     else:
-        emit_many(outcomes, output, _summary)
+        emit_many(outcomes, output, quiet=bool(_root_option("quiet")))
 
 
 @main.command("verify")
@@ -160,8 +156,8 @@ def plan(job: str, project_file: Path, output: str) -> None:
     from connector.config import load_project
     from connector.runner import sync
 
-    with _errors():
-        report = sync(load_project(project_file), job, dry_run=True)
+    with _errors(), _progress() as progress:
+        report = sync(load_project(project_file), job, dry_run=True, progress=progress)
     _emit(report, output)
 
 
@@ -177,15 +173,23 @@ def plan(job: str, project_file: Path, output: str) -> None:
     help="Source rows to map as a run would, to show their refusals now.",
 )
 @click.option("--all", "every_row", is_flag=True, help="Map every source row.")
-def check(job: str, project_file: Path, sample: int, every_row: bool) -> None:
+@output_option
+def check(job: str, project_file: Path, sample: int, every_row: bool, output: str) -> None:
     """Test connection, rights, mapping and source, changing nothing; every problem at once."""
+    from dataclasses import asdict
+
     from connector.config import load_project
     from connector.job import check as run_check
 
     with _errors():
         result = run_check(load_project(project_file), job, rows=None if every_row else sample)
+    code = EXIT_USAGE if result.problems else EXIT_REFUSED if result.refusals else 0
+    if output == "json":
+        data = {**asdict(result), "exit_code": code}
+        click.echo(json.dumps(data, ensure_ascii=False, default=str))
+        sys.exit(code)
     found = {True: "found its record", False: "no record has it yet", None: "not tried"}
-    click.echo(f"{job}: app {result.app} answers")
+    click.echo(f"{job}: {destination(result.app)} answers")
     click.echo(f"  records read: {result.records_read}")
     click.echo(f"  first source row's key: {found[result.key_found]}")
     click.echo(f"  source rows: {result.source_rows:,}")
@@ -208,15 +212,50 @@ def check(job: str, project_file: Path, sample: int, every_row: bool) -> None:
 
 
 @main.command()
-@project_option
-@click.option("--port", default=0, type=int, help="Emulator port; a free one when 0.")
-def demo(project_file: Path, port: int) -> None:
-    """Build the sample warehouse, start a local emulator, and run every job of the project."""
-    from connector.demo import run_demo
+@click.option(
+    "--dir",
+    "directory",
+    default="kintone-sync-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo project stays: files, warehouse, state, the emulator's records.",
+)
+@click.option(
+    "--port", default=0, type=int, help="Emulator port; the last demo's, or a free one, when 0."
+)
+@click.option(
+    "--serve", is_flag=True, help="Keep the emulator running after the runs, until Ctrl-C."
+)
+def demo(directory: Path, port: int, serve: bool) -> None:
+    """Write a sample project into a directory, start a local emulator, run every job; say
+    what to try next. Running it again on the same directory carries on from there."""
+    from connector.demo import open_demo
 
-    with _errors():
-        reports = run_demo(project_file, port=port, echo=click.echo)
-    for report in reports:
-        click.echo(_summary(report))
+    with _errors(), ExitStack() as serving:
+        with _progress() as progress:  # gone before the summary; the emulator stays up
+            found, bound, reports = serving.enter_context(
+                open_demo(directory, port=port, echo=click.echo, progress=progress)
+            )
+        click.echo(display.summary(reports))
+        if serve:
+            _next(found.next_commands(bound, served=True))
+            click.echo(f"the emulator answers on http://localhost:{bound} until Ctrl-C")
+            _wait_for_interrupt()
+    if not serve:
+        _next(found.next_commands(bound, served=False))
     if any(r.refused for r in reports):
         sys.exit(EXIT_REFUSED)
+
+
+def _next(commands: list[str]) -> None:
+    click.echo("\nnext, try:")
+    for command in commands:
+        click.echo(f"  {command}")
+
+
+def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C (SIGINT); the emulator's thread serves meanwhile."""
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("stopping the emulator")

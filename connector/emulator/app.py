@@ -98,7 +98,7 @@ class Emulator:
 
     def language(self, request: Request, principal: Any = None) -> str:
         """The language of this request's messages: the user's locale, then Accept-Language."""
-        user = self.api.users.users.get(getattr(principal, "user", None) or "")
+        user = self.api.users.get(getattr(principal, "user", None) or "")
         return messages.choose(
             request.headers.get("accept-language"),
             user.locale if user is not None else None,

@@ -265,7 +265,8 @@ def _endpoint(path: str) -> str:
 
 
 class LimitsMiddleware:
-    """Kintone's concurrency limit, latency and injected faults around every `/k/` request."""
+    """Kintone's concurrency limit, latency and injected faults around every `/k/` request,
+    and every cybozu.com User API (`/v1/`) request."""
 
     def __init__(self, app: ASGIApp, faults: Faults, stats: Stats, options: Options) -> None:
         self.app = app
@@ -275,7 +276,7 @@ class LimitsMiddleware:
         self.running = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/k/"):
+        if scope["type"] != "http" or not scope["path"].startswith(("/k/", "/v1/")):
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]

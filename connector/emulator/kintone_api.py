@@ -58,7 +58,7 @@ class KintoneApi:
         self.seed = seed
         self.options = options
         directory = Directory()
-        self.users = UserStore(seed, directory)
+        self.users = UserStore(seed, directory, options)
         self.auth = Authenticator(seed, self.users, options)
         self.faults = Faults(options)
         self.stats = Stats()
@@ -97,7 +97,8 @@ class KintoneApi:
                 raise SeedError(f"{problems} Fix the record or the form.")
 
     def reset(self) -> None:
-        """Back to the seed: records, files, cursors, counters and faults."""
+        """Back to the seed: users, records, files, cursors, counters and faults."""
+        self.users.reset()
         self._build(self.domain.directory)
         self.faults.clear()
         self.stats.reset()
@@ -238,7 +239,7 @@ class KintoneApi:
     def extra_routes(self) -> list[Any]:
         """OAuth, User API and /_emulator routes of the other modules."""
         from .faults import routes as fault_routes
-        from .users import routes as user_routes
+        from .userapi import routes as user_routes
 
         return [
             *self.auth.routes(),

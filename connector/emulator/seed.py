@@ -146,42 +146,83 @@ _TYPES = [t.value for t in FieldType]
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
+Service = Literal["kintone", "garoon", "office", "mailwise", "secure_access"]
+
+
+class MembershipSeed(_Strict):
+    """A department a user belongs to, with the user's job title there."""
+
+    orgCode: str  # noqa: N815 - the User API's own key
+    titleCode: str | None = None  # noqa: N815
+
+
 class UserSeed(_Strict):
-    """A cybozu.com user, as the User API `users.json` shows them, plus a password."""
+    """A cybozu.com user as the User API `users.json` shows them, plus a password.
+
+    Text fields left unset are `null` in answers, as the User type documents.
+    """
 
     code: str
     name: str
     password: str = ""
-    id: int | None = None
+    id: int | None = Field(default=None, ge=1)
     valid: bool = True
     administrator: bool = False
     """A cybozu.com administrator may call the User API write endpoints."""
-    surName: str = ""  # noqa: N815 - the User API's own key
-    givenName: str = ""  # noqa: N815
-    email: str = ""
+    surName: str | None = None  # noqa: N815 - the User API's own key
+    givenName: str | None = None  # noqa: N815
+    surNameReading: str | None = None  # noqa: N815
+    givenNameReading: str | None = None  # noqa: N815
+    localName: str | None = None  # noqa: N815
+    localNameLocale: str | None = None  # noqa: N815
+    email: str | None = None
     locale: str = "auto"
     timezone: str = "Asia/Tokyo"
-    description: str = ""
-    phone: str = ""
-    organizations: list[str] = []
+    description: str | None = None
+    phone: str | None = None
+    mobilePhone: str | None = None  # noqa: N815
+    extensionNumber: str | None = None  # noqa: N815
+    callto: str | None = None
+    url: str | None = None
+    employeeNumber: str | None = None  # noqa: N815
+    birthDate: str | None = None  # noqa: N815
+    joinDate: str | None = None  # noqa: N815
+    primaryOrganization: str | None = None  # noqa: N815
+    """An organization code (answers show the organization's id)."""
+    sortOrder: int | None = None  # noqa: N815
+    customItemValues: dict[str, str] = {}  # noqa: N815
+    """Custom item code -> value; every code must be in the seed's `custom_items`."""
+    services: list[Service] = ["kintone"]
+    organizations: list[str | MembershipSeed] = []
+    """Organization codes, or `{orgCode, titleCode}` for a department with a job title."""
     groups: list[str] = []
 
 
 class OrganizationSeed(_Strict):
-    """A department."""
+    """A department; a parent must come before its children."""
 
     code: str
     name: str
+    localName: str | None = None  # noqa: N815
+    localNameLocale: str | None = None  # noqa: N815
     parentCode: str | None = None  # noqa: N815
     description: str = ""
 
 
 class GroupSeed(_Strict):
-    """A group (role)."""
+    """A group (role); a dynamic group's members come from the seed only."""
 
     code: str
     name: str
     type: Literal["static", "dynamic"] = "static"
+    description: str = ""
+
+
+class TitleSeed(_Strict):
+    """A job title users hold in a department (`titleCode` in `userOrganizations.json`)."""
+
+    code: str
+    name: str
     description: str = ""
 
 
@@ -245,6 +286,12 @@ class Options(_Strict):
     """Largest request body (JSON or form) the emulator reads; larger ones answer 413."""
     max_file_bytes: int = Field(default=1024**3, ge=1024)
     """Largest file upload; Kintone's documented limit is 1 GB per file."""
+    user_update_omitted: Literal["clear", "keep"] = "clear"
+    """`PUT /v1/users.json`: a user field left out is cleared (what the docs do not rule out)
+    or kept as it is (the 2020-06 `locale` fix suggests this)."""
+    org_delete_with_members: Literal["refuse", "detach"] = "refuse"
+    """`DELETE /v1/organizations.json` of an organization (or a child) that has members:
+    refuse it, or delete it and leave its members without it (undocumented)."""
 
     @model_validator(mode="after")
     def _precision(self) -> Options:
@@ -260,6 +307,9 @@ class Seed(_Strict):
     users: list[UserSeed] = []
     organizations: list[OrganizationSeed] = []
     groups: list[GroupSeed] = []
+    titles: list[TitleSeed] = []
+    custom_items: list[str] = []
+    """The codes of the domain's custom user items (`customItemValues`)."""
     oauth_clients: list[OAuthClientSeed] = []
     options: Options = Options()
 
@@ -270,9 +320,46 @@ class Seed(_Strict):
             if app.id in seen:
                 raise ValueError(f"app id {app.id} is declared twice")
             seen.add(app.id)
-        users = [u.code for u in self.users]
-        if len(users) != len(set(users)):
-            raise ValueError("a user code is declared twice")
+        for kind, codes in (
+            ("user", [u.code for u in self.users]),
+            ("organization", [o.code for o in self.organizations]),
+            ("group", [g.code for g in self.groups]),
+            ("title", [t.code for t in self.titles]),
+            ("custom item", self.custom_items),
+        ):
+            twice = sorted({c for c in codes if codes.count(c) > 1})
+            if twice:
+                raise ValueError(f"{kind} code {twice[0]!r} is declared twice")
+        return self
+
+    @model_validator(mode="after")
+    def _known_codes(self) -> Seed:
+        orgs: set[str] = set()
+        for org in self.organizations:
+            if org.parentCode is not None and org.parentCode not in orgs:
+                raise ValueError(
+                    f"organization {org.code!r}: parentCode {org.parentCode!r} is not declared "
+                    "before it; declare the parent first"
+                )
+            orgs.add(org.code)
+        groups = {g.code for g in self.groups}
+        titles = {t.code for t in self.titles}
+        for user in self.users:
+            where = f"user {user.code!r}"
+            for item in user.organizations:
+                member = item if isinstance(item, MembershipSeed) else MembershipSeed(orgCode=item)
+                if member.orgCode not in orgs:
+                    raise ValueError(f"{where}: organization {member.orgCode!r} is not declared")
+                if member.titleCode is not None and member.titleCode not in titles:
+                    raise ValueError(f"{where}: title {member.titleCode!r} is not declared")
+            if user.primaryOrganization is not None and user.primaryOrganization not in orgs:
+                raise ValueError(f"{where}: primaryOrganization is not a declared organization")
+            for group in user.groups:
+                if group not in groups:
+                    raise ValueError(f"{where}: group {group!r} is not declared")
+            for item in user.customItemValues:
+                if item not in self.custom_items:
+                    raise ValueError(f"{where}: custom item {item!r} is not in custom_items")
         return self
 
 

@@ -23,7 +23,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
-from connector.errors import KintoneError, PermanentKintoneError, TransientKintoneError
+from connector.errors import ConfigError, KintoneError, PermanentKintoneError, TransientKintoneError
 from connector.kintone.limits import MAX_URL_LENGTH, RECORDS_PER_READ
 
 log = logging.getLogger(__name__)
@@ -215,14 +215,15 @@ class KintoneClient:
         """The id of the app with this app code.
 
         Raises:
-            PermanentKintoneError: no app visible to these credentials has the code.
+            ConfigError: no app visible to these credentials has the code.
         """
         apps = self.call("GET", "apps", {"codes": [code]}, app=code)["apps"]
         if not apps:
-            raise PermanentKintoneError(
+            # Configuration, not Kintone (exit 2): the mapping names an app code no app has.
+            raise ConfigError(
                 f"no app with app code {code!r} is visible with these credentials; check the "
                 "code in the app's settings, or give the app id",
-                app=code,
+                key="app",
             )
         return int(apps[0]["appId"])
 

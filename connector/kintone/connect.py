@@ -15,6 +15,7 @@ import httpx
 
 from connector.config import ConnectionConfig, OAuthConfig, secret
 from connector.errors import ConfigError, PermanentKintoneError
+from connector.logs import redact
 
 USER_AGENT = "kintone-sync"
 
@@ -53,6 +54,9 @@ def connect(
                 key="basic_auth",
             )
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    for name in ("X-Cybozu-Authorization", "Authorization"):
+        if name in headers:  # base64 of "user:password" hides the password from a plain search
+            redact(headers[name].removeprefix("Basic "))
     return httpx.Client(base_url=conn.base_url.rstrip("/"), headers=headers, auth=auth, **reach)
 
 

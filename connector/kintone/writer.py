@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
 from collections import deque
@@ -157,8 +158,11 @@ class RecordWriter:
             if result.error is not None:
                 return result
         if groups:
+            # Each thread runs in a copy of this one's context: log lines keep the run they are in.
+            context = contextvars.copy_context()
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                for part in pool.map(self._send_group, groups):
+                parts = pool.map(lambda g: context.copy().run(self._send_group, g), groups)
+                for part in parts:
                     result.extend(part)
         return result
 

@@ -87,6 +87,8 @@ class Outgoing:
     refs: frozenset[tuple[str, str, str]] = frozenset()
     """(kind, value, field) for values only Kintone can check: user, organization and group
     codes, lookup values (kind `lookup:<code>`). A value Kintone refuses refuses the row."""
+    secret: str | None = field(default=None, repr=False, compare=False)
+    """A USER table's password: sent on insert only, never hashed, stored or shown."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ class Mapper:
         record: dict[str, Any] = {}
         for slot in self.slots:
             try:
-                value = slot.convert(_pick(slot.source, row))
+                value = slot.convert(pick(slot.source, row))
             except (ValueRejectedError, KeyError, ValueError) as exc:
                 refusals.append(Refusal(key, slot.code, "VALUE", _reason(exc)))
                 continue
@@ -244,7 +246,7 @@ def _table_rows(
         cells: dict[str, Any] = {}
         for slot in slots:
             try:
-                cells[slot.code] = {"value": slot.convert(_pick(slot.source, child))}
+                cells[slot.code] = {"value": slot.convert(pick(slot.source, child))}
             except (ValueRejectedError, KeyError, ValueError) as exc:
                 where = f"{table_code}[{index}].{slot.code}"
                 refusals.append(Refusal(key, where, "VALUE", _reason(exc)))
@@ -268,7 +270,8 @@ def _values_of(slot: _Slot, value: Any, where: str) -> list[tuple[str, str, str]
     return [(kind, str(value), where)]
 
 
-def _pick(source: FieldMap, row: Row) -> Any:
+def pick(source: FieldMap, row: Row) -> Any:
+    """The value a field takes from a row: its column, its template filled, or its constant."""
     if source.column is not None:
         if source.column not in row:
             raise KeyError(f"the source has no column {source.column!r}")

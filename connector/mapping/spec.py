@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.errors import ConfigError
+from connector.userapi.tables import CUSTOM_PREFIX, KEY, LISTS, PASSWORD, UserTable, fields_of
 from connector.yamlfile import load_yaml
 
 # Kintone's own settings tables (CData-style names) hold permissions, automations and
@@ -84,6 +85,9 @@ class FieldMap(_Strict):
     """A constant written to every record."""
     template: str | None = None
     """Text with `{column}` placeholders: `"{first} {last}"`; `{{` and `}}` for braces."""
+    env: str | None = None
+    """The environment variable holding the value: a USER table's `password` only, so that
+    no password sits in a file."""
     separator: str | None = None
     """For check box, multi-select and user/organization/group fields given as delimited text."""
     timezone: str | None = None
@@ -108,9 +112,9 @@ class FieldMap(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldMap:
-        given = [k for k in ("column", "value", "template") if getattr(self, k) is not None]
+        given = [k for k in ("column", "value", "template", "env") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of column, value or template")
+            raise ValueError("give exactly one of column, value, template or env")
         if "default" in self.model_fields_set and self.map is None:
             raise ValueError("default applies to values a map does not list: give map too")
         return self
@@ -179,6 +183,14 @@ def _field_maps(value: Any) -> Any:
     return value
 
 
+def _column_or_field_map(schema: dict[str, Any]) -> None:
+    """The JSON Schema of `fields`: each value a FieldMap, or the column-name shorthand that
+    `_field_maps` expands, so editors accept every form the loader accepts."""
+    field_map = schema["additionalProperties"]
+    shorthand = {"type": "string", "description": "A column name: short for {column: NAME}."}
+    schema["additionalProperties"] = {"anyOf": [shorthand, field_map]}
+
+
 class SourceSpec(_Strict):
     """The rows: a table or a query, and the primary key."""
 
@@ -225,7 +237,7 @@ class SubtableSpec(_Strict):
     the ids of rows matched by `row_key` and the subfields this mapping does not own."""
     row_key: str | None = None
     """For `merge`: the field code inside the table whose value identifies a row."""
-    fields: dict[str, FieldMap]
+    fields: dict[str, FieldMap] = Field(json_schema_extra=_column_or_field_map)
     """Field codes inside the table, each from a child column, constant or template."""
 
     _expand = field_validator("fields", mode="before")(_field_maps)
@@ -239,11 +251,30 @@ class SubtableSpec(_Strict):
         return self
 
 
-class MappingSpec(_Strict):
-    """One mapping file: a source table into one Kintone app."""
+class ItemsSpec(_Strict):
+    """A USER membership table's list for one user: from child rows, or one item from the
+    user's own row. The API replaces the whole list, so what the job never set is read first
+    and kept."""
 
-    app: int | str
+    source: ChildSource | None = None
+    """The child rows, one item each; without it, the parent row gives one item (none when
+    its first item field is NULL)."""
+    fields: dict[str, FieldMap] = Field(json_schema_extra=_column_or_field_map)
+    """Item field (`orgCode`, `titleCode`; `groupCode`; `service`) to column."""
+
+    _expand = field_validator("fields", mode="before")(_field_maps)
+
+
+class MappingSpec(_Strict):
+    """One mapping file: a source table into one Kintone app, or into a USER table."""
+
+    app: int | str | None = None
     """The app id, or its app code."""
+    user_table: UserTable | None = Field(default=None, strict=False)
+    """Instead of an app, a table of the cybozu.com User API (password authentication only):
+    users, organizations, user_organizations, user_groups or user_services."""
+    items: ItemsSpec | None = None
+    """For user_organizations, user_groups and user_services: each user's list."""
     guest_space: int | None = None
     """The guest space id when the app lives in one."""
     connection: str = "default"
@@ -255,13 +286,15 @@ class MappingSpec(_Strict):
     update and upsert match on, or `$id` with a column mapped to `$id`."""
     timezone: str = "UTC"
     """Time zone of naive datetimes in the source."""
-    fields: dict[str, FieldMap]
+    fields: dict[str, FieldMap] = Field(json_schema_extra=_column_or_field_map)
     """Field code to column (or constant, or template)."""
     subtables: dict[str, SubtableSpec] = {}
     """SUBTABLE field code to its child rows."""
-    on_delete: Literal["keep", "delete"] = "keep"
+    on_delete: Literal["keep", "delete", "disable"] = "keep"
     """Rows that left the source: keep their records, or delete the records this job created
-    or last synced (never records entered by hand)."""
+    or last synced (never records entered by hand). For `user_table: users`, `disable` (the
+    default there) turns a leaver's `valid` off; `delete` deletes the user. For a membership
+    table (default `delete`), the entries this job set for a user who left are removed."""
     on_key_problems: Literal["refuse", "stop"] = "refuse"
     """Rows whose primary key is NULL or repeated: `refuse` them (each is listed by `rejects`,
     the rest land, the run exits 3), or `stop` the run before any write."""
@@ -270,9 +303,25 @@ class MappingSpec(_Strict):
 
     _expand = field_validator("fields", mode="before")(_field_maps)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _user_table_defaults(cls, data: Any) -> Any:
+        """A USER table is keyed by `code`; a leaver is disabled (users) or loses the
+        entries the job set (membership tables) unless the file says otherwise."""
+        if not isinstance(data, dict) or data.get("user_table") is None:
+            return data
+        table = data["user_table"]
+        data = dict(data)
+        data.setdefault("key", KEY)
+        if table == UserTable.USERS:
+            data.setdefault("on_delete", "disable")
+        elif table in set(LISTS):
+            data.setdefault("on_delete", "delete")
+        return data
+
     @field_validator("app")
     @classmethod
-    def _not_a_settings_table(cls, app: int | str) -> int | str:
+    def _not_a_settings_table(cls, app: int | str | None) -> int | str | None:
         if isinstance(app, str) and app in REFUSED_TABLES:
             raise ValueError(
                 f"{app} holds Kintone's permission, automation or notification settings, not "
@@ -281,6 +330,26 @@ class MappingSpec(_Strict):
         if isinstance(app, str) and app.isdigit():
             return int(app)
         return app
+
+    @model_validator(mode="after")
+    def _app_or_user_table(self) -> MappingSpec:
+        if (self.app is None) == (self.user_table is None):
+            raise ValueError("give exactly one of app (a Kintone app) or user_table")
+        if self.user_table is None:
+            if self.items is not None:
+                raise ValueError("items belongs to a user_table; an app's tables are subtables")
+            if self.on_delete == "disable":
+                raise ValueError(
+                    "on_delete: disable is for user_table: users; an app takes keep or delete"
+                )
+            if any(fm.env is not None for fm in self.fields.values()):
+                raise ValueError(
+                    "env gives a USER table's password only; map app fields "
+                    "from a column, value or template"
+                )
+            return self
+        _check_user_table(self, self.user_table)
+        return self
 
     @model_validator(mode="after")
     def _key_fits_mode(self) -> MappingSpec:
@@ -296,6 +365,66 @@ class MappingSpec(_Strict):
         if clash:
             raise ValueError(f"{sorted(clash)} are mapped both as fields and as subtables")
         return self
+
+
+def _check_user_table(spec: MappingSpec, table: UserTable) -> None:
+    """The rules of a mapping file that targets a USER table.
+
+    Raises:
+        ValueError: naming the key and the fix.
+    """
+    if spec.guest_space is not None:
+        raise ValueError("guest_space is for apps; a USER table has none")
+    if spec.subtables:
+        raise ValueError("subtables are for apps; a USER table's lists are under items")
+    if spec.key != KEY:
+        raise ValueError(f"a USER table is keyed by code; leave key out (not {spec.key!r})")
+    allowed = fields_of(table)
+    for name, fm in spec.fields.items():
+        custom = table is UserTable.USERS and name.startswith(CUSTOM_PREFIX)
+        if name not in allowed and not custom:
+            raise ValueError(
+                f"{table} has no field {name!r}; it takes {', '.join(allowed)}"
+                + (", and custom.<item code>" if table is UserTable.USERS else "")
+            )
+        if name == PASSWORD and (fm.value is not None or fm.template is not None):
+            raise ValueError(
+                "password comes from a column or an environment variable (env: NAME), never "
+                "from the mapping file"
+            )
+        if fm.env is not None and name != PASSWORD:
+            raise ValueError(f"env gives the password only; map {name!r} from a column")
+    if table in LISTS:
+        shape = LISTS[table]
+        if spec.mode == "insert":
+            raise ValueError(f"{table} replaces each user's list: use mode update or upsert")
+        if spec.items is None:
+            raise ValueError(
+                f"{table} needs items: the fields {', '.join(shape.item_fields)} of each "
+                "user's list, from child rows (items.source) or the user's own row"
+            )
+        unknown = set(spec.items.fields) - set(shape.item_fields)
+        if unknown:
+            raise ValueError(
+                f"items of {table} take {', '.join(shape.item_fields)}, not {sorted(unknown)}"
+            )
+        if shape.identity not in spec.items.fields:
+            raise ValueError(f"items of {table} need {shape.identity}")
+        if spec.on_delete == "disable":
+            raise ValueError(f"on_delete: disable is for users; {table} takes keep or delete")
+        return
+    if spec.items is not None:
+        raise ValueError(f"items is for membership tables, not {table}")
+    if table is UserTable.ORGANIZATIONS and spec.on_delete == "disable":
+        raise ValueError("an organization cannot be disabled: on_delete takes keep or delete")
+    if spec.mode != "update":
+        needed = ["name", PASSWORD] if table is UserTable.USERS else ["name"]
+        missing = [n for n in needed if n not in spec.fields]
+        if missing:
+            raise ValueError(
+                f"mode {spec.mode} adds new entries to {table}, which need "
+                f"{' and '.join(missing)}: map them (a password from a column or env)"
+            )
 
 
 def load_mapping(path: str | Path) -> MappingSpec:

@@ -12,6 +12,7 @@ from connector.errors import KintoneSyncError, LockedError, LockLostError, State
 from connector.source import create_engine_from_url
 from connector.state.access import Access
 from connector.state.history import Lock, Reject, RunLog
+from connector.state.owned import OwnedItems
 from connector.state.rows import Claim, Gone, RowState, RowStore, Scope, Written
 from connector.state.schema import SCHEMA_VERSION, locks, migrate
 
@@ -23,6 +24,7 @@ __all__ = [
     "Claim",
     "Gone",
     "Lock",
+    "OwnedItems",
     "LockLostError",
     "LockedError",
     "Reject",
@@ -53,7 +55,12 @@ class StateStore:
         except ValueError as exc:
             raise StateError(str(exc)) from None
         self.rows = RowStore(access)
+        self.access = access
         self.log = RunLog(access)
+
+    def owned(self, scope: Scope) -> OwnedItems:
+        """The entries a job set in USER lists at one target."""
+        return OwnedItems(self.access, scope)
 
     @classmethod
     def open(cls, url: str | None, root: Path) -> StateStore:

@@ -18,6 +18,7 @@ from connector.state.schema import (
     checkpoints,
     identities,
     meta,
+    owned,
     rejects,
     released,
     row_state,
@@ -487,7 +488,7 @@ class RowStore:
     def reset(self, job: str) -> None:
         """Forget everything known of a job's rows, at every target."""
         with self.db.begin() as conn:
-            for table in (row_state, released, checkpoints, rejects, identities):
+            for table in (row_state, released, checkpoints, rejects, identities, owned):
                 conn.execute(sa.delete(table).where(table.c.job == job))
 
     def schema_version(self) -> int:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the first layout (rows keyed by primary-key text, no target). 2: rows keyed by a digest of
 the primary key and scoped by target (domain, guest space, app); key values kept for claims;
-released records; job identities; lock tokens."""
+released records; job identities; lock tokens. 3: the entries a job set in USER lists."""
 
 metadata = sa.MetaData()
 
@@ -113,6 +113,16 @@ usage = sa.Table(
     sa.Column("app", sa.String(100), primary_key=True),
     sa.Column("day", sa.String(10), primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False),
+)
+owned = sa.Table(
+    "owned_items",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(300), primary_key=True),
+    # The user's login name: the User API replaces lists by it.
+    sa.Column("code", sa.String(300), primary_key=True),
+    # JSON list of the entries (organization, group or service codes) the job set.
+    sa.Column("entries", sa.Text, nullable=False),
 )
 
 LEGACY_TARGET = ""
@@ -232,5 +242,10 @@ def _from_1(conn: sa.Connection) -> None:
         table.drop(conn)
 
 
-_STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _from_1}
+def _from_2(conn: sa.Connection) -> None:
+    """Layout 2 -> 3: the table of entries jobs set in USER lists."""
+    metadata.create_all(conn, tables=[owned])
+
+
+_STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _from_1, 2: _from_2}
 """The step that takes a store from the key's layout to the next."""

@@ -14,6 +14,8 @@ from .conftest import error, make_client, password_header
 
 ALICE = password_header("alice", "s3cret:x")
 BOB = password_header("bob", "hunter2")
+# The Group type, as `GET user/groups.json` shows it (cybozu.dev get-users-groups page).
+STAFF = {"id": "1", "code": "staff", "name": "Staff", "description": ""}
 
 
 @pytest.fixture
@@ -190,11 +192,16 @@ def test_invalid_user_cannot_log_in(admin: TestClient) -> None:
     assert admin.get("/v1/users.json", headers=BOB).status_code == 200
 
 
-def test_update_keeps_fields_left_out(admin: TestClient) -> None:
-    admin.put("/v1/users.json", json={"users": [{"code": "bob", "email": "b@example.com"}]})
-    admin.put("/v1/users.json", json={"users": [{"code": "bob", "phone": "123"}]})
-    [bob] = users(admin, **{"codes[0]": "bob"})
-    assert (bob["email"], bob["phone"], bob["name"]) == ("b@example.com", "123", "Bob")
+@pytest.mark.parametrize(("omitted", "email"), [("keep", "b@example.com"), ("clear", None)])
+def test_update_keeps_or_clears_fields_left_out(
+    seed: Seed, omitted: str, email: str | None
+) -> None:
+    with make_client(seed, ALICE, user_update_omitted=omitted) as admin:
+        admin.put("/v1/users.json", json={"users": [{"code": "bob", "email": "b@example.com"}]})
+        admin.put("/v1/users.json", json={"users": [{"code": "bob", "phone": "123"}]})
+        [bob] = users(admin, **{"codes[0]": "bob"})
+    # The name and the password cannot be emptied, so they stay either way.
+    assert (bob["email"], bob["phone"], bob["name"]) == (email, "123", "Bob")
 
 
 def test_non_admin_cannot_update_or_delete(seed: Seed) -> None:
@@ -291,12 +298,12 @@ def groups(c: TestClient, code: str) -> list[dict[str, Any]]:
 
 
 def test_get_and_put_user_groups(admin: TestClient) -> None:
-    assert groups(admin, "alice") == [{"code": "staff", "name": "Staff"}]
+    assert groups(admin, "alice") == [STAFF]
     assert groups(admin, "bob") == []
     resp = admin.put("/v1/user/groups.json", json={"code": "bob", "groups": ["staff"]})
     assert resp.status_code == 200, resp.text
     assert resp.json() == {}
-    assert groups(admin, "bob") == [{"code": "staff", "name": "Staff"}]
+    assert groups(admin, "bob") == [STAFF]
     admin.put("/v1/user/groups.json", json={"code": "alice", "groups": []})
     assert groups(admin, "alice") == []
 
@@ -307,7 +314,7 @@ def test_put_user_groups_rejects_unknown_groups_and_non_admins(seed: Seed) -> No
         error(c.put("/v1/user/groups.json", json=body), 400, "GAIA_IL27")
     with make_client(seed, BOB) as c:
         error(c.put("/v1/user/groups.json", json={"code": "bob", "groups": []}), 403, "CB_NO02")
-        assert groups(c, "alice") == [{"code": "staff", "name": "Staff"}]
+        assert groups(c, "alice") == [STAFF]
 
 
 # --- users in app records ---------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_run_all_orders_by_needs_skips_after_a_failure_and_exits_with_the_worst(
         "copy": "succeeded",
     }
     assert by_job["after_broken"]["reason"] == "needs broken, which failed"
-    assert by_job["broken"]["exit_code"] == EXIT_ERROR  # a source error: no such table
+    assert by_job["broken"]["exit_code"] == EXIT_USAGE  # no such table: fix the mapping
     assert "nowhere" in by_job["broken"]["error"]
     assert data["exit_code"] == result.exit_code == by_job["broken"]["exit_code"]
     assert by_job["customers"]["report"]["inserted"] == 1000

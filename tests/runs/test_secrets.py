@@ -111,12 +111,12 @@ def every_command(evidence: Evidence, env: dict[str, str], port: int) -> list[st
         evidence.command("runs", "customers", "--output", "json", env=env, expect=0),
     ]
     for fmt in ("text", "csv", "json"):
-        outputs.append(evidence.command("rejects", "customers", "--format", fmt, env=env, expect=0))
+        outputs.append(evidence.command("rejects", "customers", "--output", fmt, env=env, expect=0))
         outputs.append(
             evidence.command(
                 "rejects",
                 "customers",
-                "--format",
+                "--output",
                 fmt,
                 "--file",
                 f"rejects.{fmt}",
@@ -290,7 +290,7 @@ def test_hostile_inputs_leak_no_secret(tmp_path: Path, canary_seed: Seed) -> Non
         # The token with its line break works: every row lands but the three that escape.
         outputs = [evidence.command("run", "files", env=env, expect=3)]
         outputs.append(evidence.command("rejects", "files", env=env, expect=0))
-        outputs.append(evidence.command("rejects", "files", "--format", "csv", env=env, expect=0))
+        outputs.append(evidence.command("rejects", "files", "--output", "csv", env=env, expect=0))
         records = records_of(port)
         # A password as a URL query parameter, in an error that prints the URL.
         path = root / PROJECT_FILE

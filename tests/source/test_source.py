@@ -287,12 +287,12 @@ def test_verify_keys_composite_nulls_name_each_column(tmp_path: Path) -> None:
 
 def test_unknown_table_names_table_and_fix(shop: Engine) -> None:
     source = SqlSource(shop, TableSpec(table="sales.customerz", key=("id",)))
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ConfigError) as caught:
         source.count()
     message = str(caught.value)
     assert message.startswith("unknown table 'sales.customerz' in duckdb:///")
     assert "fix source.table in the mapping" in message
-    with pytest.raises(SourceError, match="unknown table 'sales.customerz'"):
+    with pytest.raises(ConfigError, match="unknown table 'sales.customerz'"):
         source.read()
 
 
@@ -441,7 +441,7 @@ def test_postgresql_table_chunks_verify_and_errors(pg: Engine) -> None:
         "fix the source or declare the right primary_key"
     )
     missing = SqlSource(pg, TableSpec(table="crm.nobody", key=("id",)))
-    with pytest.raises(SourceError, match="unknown table 'crm.nobody' in postgresql\\+psycopg"):
+    with pytest.raises(ConfigError, match="unknown table 'crm.nobody' in postgresql\\+psycopg"):
         missing.columns()
 
 

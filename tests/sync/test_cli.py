@@ -22,6 +22,7 @@ from connector.emulator import Seed, load_seed
 from connector.kintone.client import KintoneClient
 from connector.kintone.login import login
 from connector.preflight import check_rights
+from tests.cli_display.tables import table_rows
 
 from .conftest import REPO
 
@@ -55,7 +56,7 @@ def test_run_prints_the_summary_then_plan_sees_nothing_to_do(cli_project: Path) 
     result = invoke("run", "customers")
     assert result.exit_code == 0, result.output
     assert "customers -> app 1 (upsert)" in result.output
-    assert "inserted        1,000" in result.output
+    assert table_rows(result.output)["customers"]["inserted"] == 1000
     planned = invoke("plan", "customers", "--output", "json")
     report = json.loads(planned.output)
     assert (report["dry_run"], report["unchanged"], report["updated"]) == (True, 1000, 0)
@@ -208,19 +209,17 @@ def test_auth_login_stores_a_private_refresh_token(emulator_seed: Seed, tmp_path
     assert len(records.json()["records"]) == 2
 
 
-def test_the_published_json_schema_is_current() -> None:
-    from connector.mapping.spec import json_schema
-
-    published = json.loads((REPO / "docs" / "mapping.schema.json").read_text(encoding="utf-8"))
-    assert published == json_schema(), "run: kintone-sync schema > docs/mapping.schema.json"
-
-
-def test_the_demo_runs_the_sample_twice_from_scratch(
-    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_demo_runs_the_sample_then_carries_on_from_where_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(project_dir)
-    for _ in range(2):  # each demo has a fresh emulator, so each inserts everything again
-        result = invoke("demo")
-        assert result.exit_code == 0, result.output
-        assert "inserted        1,000" in result.output
-        assert "refused             0" in result.output
+    monkeypatch.chdir(tmp_path)
+    first = invoke("demo")
+    assert first.exit_code == 0, first.output
+    counts = table_rows(first.output)["customers"]
+    assert (counts["inserted"], counts["refused"]) == (1000, 0)
+    # The same directory again: its state and the emulator's records were kept together.
+    again = invoke("demo")
+    assert again.exit_code == 0, again.output
+    counts = table_rows(again.output)["customers"]
+    assert (counts["inserted"], counts["unchanged"]) == (0, 1000)
+    assert (tmp_path / "kintone-sync-demo" / "kintone-sync.yaml").is_file()

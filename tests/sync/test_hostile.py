@@ -398,7 +398,7 @@ def test_rejects_csv_is_safe_text_and_counts_rows(
     assert len(lines) == 7  # the line break in a key does not forge a line
     assert any("C-2\\n0 refused row(s) of job forged" in line for line in lines)
 
-    exported = run_cli("rejects", "hostile", "--format", "csv")
+    exported = run_cli("rejects", "hostile", "--output", "csv")
     cells = [row for row in csv.reader(io.StringIO(exported.output))][1:]
     keys = {row[0] for row in cells}
     assert '\'=HYPERLINK("http://evil.example")' in keys
@@ -406,7 +406,7 @@ def test_rejects_csv_is_safe_text_and_counts_rows(
     starts = ("=", "+", "-", "@", "\t", "\r")
     assert not [cell for row in cells for cell in row if cell.startswith(starts)]
 
-    written = run_cli("rejects", "hostile", "--format", "csv", "--file", "out.csv")
+    written = run_cli("rejects", "hostile", "--output", "csv", "--file", "out.csv")
     assert written.output == "wrote 3 refused row(s), 6 reasons to out.csv\n"
 
 

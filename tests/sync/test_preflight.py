@@ -186,4 +186,4 @@ def test_mapping_file_errors_name_the_file_and_key(
 def test_unknown_job_lists_the_jobs(project: ProjectConfig) -> None:
     with pytest.raises(ConfigError) as caught:
         project.mapping("custmers")
-    assert "no mapping file for job 'custmers'; jobs here: customers" in str(caught.value)
+    assert "no job named custmers; jobs are: customers" in str(caught.value)

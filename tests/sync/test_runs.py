@@ -146,11 +146,11 @@ def test_rejects_are_kept_shown_and_tried_again(
     assert "under the field's minimum of 0" in reject.message
 
     os.chdir(project_dir)
-    as_csv = CliRunner().invoke(main, ["rejects", "customers", "--format", "csv"])
+    as_csv = CliRunner().invoke(main, ["rejects", "customers", "--output", "csv"])
     assert as_csv.output.splitlines()[0] == "key,field,code,message,error_id,run,at"
     assert as_csv.output.splitlines()[1].startswith("C-0500,credit_limit,VALUE,")
     as_json = json.loads(
-        CliRunner().invoke(main, ["rejects", "customers", "--format", "json"]).output
+        CliRunner().invoke(main, ["rejects", "customers", "--output", "json"]).output
     )
     assert "under the field's minimum of 0" in as_json[0]["message"]
 

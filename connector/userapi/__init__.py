@@ -1,0 +1,1 @@
+"""The cybozu.com User API as a destination: users, departments and memberships."""
