@@ -161,6 +161,21 @@ def as_json(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 
 @contextmanager
+def _logging_runs() -> Iterator[None]:
+    """The scheduler's own lines and each run's start and end at INFO, whatever `-v` says:
+    they are what a long-running scheduler's log is for."""
+    loggers = [logging.getLogger(n) for n in ("connector.jobs", "connector.scheduler")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@contextmanager
 def stopping_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set `stop`: the running jobs end after their batch, no other starts.
 
@@ -196,8 +211,6 @@ def schedule(project_file: Path, output: str, once: bool) -> None:
     from connector.scheduler import Scheduler, entries
     from connector.state import StateStore
 
-    for name in ("connector.jobs", "connector.scheduler", "connector.alerts"):
-        logging.getLogger(name).setLevel(logging.INFO)  # each run's start and end
     stop = threading.Event()
 
     def batch(project: ProjectConfig, names: list[str]) -> list[Outcome]:
@@ -225,7 +238,7 @@ def schedule(project_file: Path, output: str, once: bool) -> None:
             stop=stop,
         )
         try:
-            with stopping_on_signals(stop):
+            with stopping_on_signals(stop), _logging_runs():
                 outcomes = scheduler.loop(once=once)
         finally:
             store.close()

@@ -174,9 +174,9 @@ def test_run_of_named_jobs_in_needs_order_and_refused_rows_alerted(
 def test_run_one_job_prints_as_before_and_its_error_is_one_line(project_file: Path) -> None:
     ok = invoke("run", "customers")
     assert ok.exit_code == 0
-    assert "inserted        1,000" in ok.output
+    assert ok.output.startswith("customers -> app 1 (upsert)")
     failed = CliRunner().invoke(main, ["run", "broken"])
-    assert failed.exit_code == EXIT_ERROR
+    assert failed.exit_code == EXIT_USAGE
     assert failed.output.startswith("error: unknown table 'nowhere'")
 
 
