@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from connector.cli import EXIT_ERROR, EXIT_REFUSED, EXIT_USAGE, main
+from connector.cli import EXIT_REFUSED, EXIT_USAGE, main
 from connector.cli.batch import stopping_on_signals
 from connector.config import load_project
 from connector.demo import build_sample, serve_app, serve_emulator

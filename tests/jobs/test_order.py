@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from connector.jobs import Status, find_cycle, order, run_jobs, step
+from connector.cli.batch import worst
+from connector.errors import ConfigError, KintoneError
+from connector.jobs import Outcome, Status, find_cycle, order, run_jobs, step
 from connector.report import SyncReport
 
 NEEDS = {"orders": ["customers"], "invoices": ["orders", "customers"], "customers": []}
@@ -206,3 +208,29 @@ def test_needs_that_go_round_skip_instead_of_hanging() -> None:
     domains = {"a": "d1", "b": "d2"}
     outcomes = run_jobs(["a", "b"], {"a": ["b"], "b": ["a"]}, domains, Recorder(domains), workers=2)
     assert [o.status for o in outcomes] == ["skipped", "skipped"]
+
+
+FAILED_RUN = Outcome("a", "failed", error=KintoneError("down", status=503))
+FAILED_CONFIG = Outcome("b", "failed", error=ConfigError("no such field"))
+REFUSED = Outcome("c", "refused")
+DONE = Outcome("d", "succeeded")
+SKIPPED = Outcome("e", "skipped", reason="needs a, which failed")
+STOPPED = Outcome("f", "stopped")
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "code"),
+    [
+        ([], 0),
+        ([DONE, SKIPPED, STOPPED], 0),
+        ([DONE, REFUSED], 3),
+        ([REFUSED, FAILED_CONFIG], 2),
+        ([FAILED_CONFIG, FAILED_RUN, REFUSED], 1),
+        ([FAILED_RUN, DONE], 1),
+        ([Outcome("g", "failed", error=KeyboardInterrupt())], 1),
+    ],
+)
+def test_several_jobs_exit_with_the_worst_code_1_over_2_over_3(
+    outcomes: list[Outcome], code: int
+) -> None:
+    assert worst(outcomes) == code
