@@ -27,7 +27,7 @@ from connector.kintone.limits import (
 )
 from connector.logs import redact
 from connector.mapping.spec import MappingSpec, load_mapping
-from connector.yamlfile import YamlFile, load_yaml
+from connector.yamlfile import Problem, YamlFile, load_yaml
 
 PROJECT_FILE = "kintone-sync.yaml"
 
@@ -363,51 +363,47 @@ def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:
         project = ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
     except ValidationError as exc:
         raise file.explain(exc) from None  # pydantic repeats the input: a proxy password
-    _check_jobs(project, file)
+    problems = job_problems(project, file)
+    if problems:
+        raise ConfigError("; ".join(p.where_and_what() for p in problems), file=str(path))
     return project
 
 
-def _check_jobs(project: ProjectConfig, file: YamlFile) -> None:
-    """Every job under `jobs` has a mapping file, every need is a job, and no needs loop.
-
-    Raises:
-        ConfigError: names the file, the line and key, and the cycle.
-    """
+def job_problems(project: ProjectConfig, file: YamlFile) -> list[Problem]:
+    """What is wrong in the `jobs` section beyond each key's type: a job without a mapping
+    file, a need that is not a job, a job that needs itself, needs that go round."""
     from connector.jobs import find_cycle
 
-    if not project.jobs:
-        return
     known = set(project.job_names())
-
-    def fail(message: str, *location: str) -> ConfigError:
-        line = file.line_of(("jobs", *location))
-        key = ".".join(("jobs", *location))
-        return ConfigError(message, file=str(file.path), key=f"line {line}, {key}" if line else key)
-
     listed = ", ".join(sorted(known)) or "none"
+    problems: list[Problem] = []
+
+    def add(message: str, *location: str) -> None:
+        at = ("jobs", *location)
+        problems.append(Problem(str(file.path), file.line_of(at), ".".join(at), message))
+
     for name, job in project.jobs.items():
         if name not in known:
-            raise fail(
-                f"job {name!r} has no mapping file in {project.mappings_dir}/ (jobs: {listed})",
-                name,
-            )
+            where = f"{project.mappings_dir}/"
+            add(f"job {name!r} has no mapping file in {where} (jobs: {listed})", name)
         for index, need in enumerate(job.needs):
-            if need not in known:
-                raise fail(
+            if need == name:
+                add(f"job {name!r} needs itself; remove it from its needs", name, "needs")
+            elif need not in known:
+                add(
                     f"needs job {need!r}, which has no mapping file (jobs: {listed})",
                     name,
                     "needs",
                     str(index),
                 )
-            if need == name:
-                raise fail(f"job {name!r} needs itself; remove it from its needs", name, "needs")
-    cycle = find_cycle({name: job.needs for name, job in project.jobs.items()})
+    cycle = find_cycle({n: [x for x in j.needs if x != n] for n, j in project.jobs.items()})
     if cycle:
-        raise fail(
+        add(
             f"needs go round in a cycle: {' -> '.join(cycle)}; remove one of these needs",
             cycle[0],
             "needs",
         )
+    return problems
 
 
 def secret(name: str, env: Mapping[str, str] | None = None) -> str:

@@ -102,3 +102,21 @@ def test_the_jobs_section_in_the_docs_loads(tmp_path: Path) -> None:
     assert project.jobs["orders"].needs == ["customers"]
     assert project.alerts is not None
     assert project.alerts.webhook_url_env == "TEAM_WEBHOOK_URL"
+
+
+def test_validate_lists_every_jobs_problem_at_once(tmp_path: Path) -> None:
+    from connector.validate import validate
+
+    path = make_project(
+        tmp_path,
+        {"orders": {"needs": ["custmers", "invoices"]}, "ghost": {"schedule": "0 2 * * *"}},
+    )
+    found = [p.where_and_what() for p in validate(path).problems if p.file == str(path)]
+    assert found == [
+        "line 11, jobs.orders.needs.0: needs job 'custmers', which has no mapping file "
+        "(jobs: customers, orders)",
+        "line 12, jobs.orders.needs.1: needs job 'invoices', which has no mapping file "
+        "(jobs: customers, orders)",
+        "line 13, jobs.ghost: job 'ghost' has no mapping file in mappings/ "
+        "(jobs: customers, orders)",
+    ]
