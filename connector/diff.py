@@ -72,10 +72,16 @@ class Candidate:
         value = self.out.key_value
         return None if value is None else str(value)
 
-    def written(self, record_id: int, *, created: bool) -> Written:
+    def written(self, record_id: int, *, created: bool, revision: int | None = None) -> Written:
         """What the state keeps once Kintone confirmed this row's record."""
         return Written(
-            self.key, record_id, self.match, self.payload_hash, created, self.out.child_rows
+            self.key,
+            record_id,
+            self.match,
+            self.payload_hash,
+            created,
+            self.out.child_rows,
+            revision,
         )
 
 
@@ -238,6 +244,93 @@ def _act(row: Candidate, before: RowState | None, policy: Policy, out: Decisions
         out.writes.append(replace(row.out, record_id=record_id))
     else:
         out.writes.append(row.out)
+
+
+OnConflict = Literal["overwrite", "skip", "fail"]
+CONFLICT = "CONFLICT"
+"""Our refusal code: the record was changed in Kintone since this job last wrote it."""
+
+
+class Resolution(StrEnum):
+    """What happens to a write whose record someone else may have changed."""
+
+    WRITE = "write"
+    """No conflict: written as usual."""
+    OVERWRITE = "overwrite"
+    """A conflict, written over (on_conflict: overwrite); counted and listed."""
+    SKIP = "skip"
+    """A conflict, left as it is in Kintone: the row is refused and tried again next run."""
+    STOP = "stop"
+    """A conflict: the run stops before the batch's write (on_conflict: fail)."""
+
+
+def resolve(
+    stored: int | None, current: int | None, changes: Sequence[str], on_conflict: OnConflict
+) -> Resolution:
+    """Whether a write by $id meets a record someone else changed, and what is done then.
+
+    `stored` is the revision Kintone answered this job's last write of the record, `current`
+    the revision read just before this write, `changes` the mapped fields whose values in
+    Kintone the write would change. The rules:
+    - Only our own writes moved the revision (it is the one we stored): no conflict.
+    - The state does not know the revision (a record written before the state kept them, or
+      found by key), or the record is gone: nothing to compare, the write goes as usual.
+    - The revision moved (a person, a process action, another integration) but the record
+      already holds every value the row sends: nothing would be overwritten, no conflict.
+    - Otherwise a conflict: `overwrite` writes, `skip` leaves the record, `fail` stops.
+    """
+    if stored is None or current is None or stored == current or not changes:
+        return Resolution.WRITE
+    return {
+        "overwrite": Resolution.OVERWRITE,
+        "skip": Resolution.SKIP,
+        "fail": Resolution.STOP,
+    }[on_conflict]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A record changed in Kintone since this job last wrote it, which the run would change."""
+
+    key: RowKey
+    record_id: int
+    stored: int
+    """The revision of this job's last write."""
+    current: int | None
+    """The revision in Kintone (None: refused by Kintone as stale, not read)."""
+    fields: tuple[str, ...]
+    """The mapped fields whose values the write would change."""
+    resolution: Resolution
+
+    @property
+    def description(self) -> str:
+        now = f"revision {self.stored} -> {self.current}" if self.current else "a newer revision"
+        fields = ", ".join(self.fields) or "the fields it sends"
+        return (
+            f"record {self.record_id} was changed in Kintone since this job last wrote it "
+            f"({now}); the write would change {fields}"
+        )
+
+    def refusal(self) -> Refusal:
+        """The refused row a skipped (or stopping) conflict leaves, for `rejects`."""
+        return Refusal(
+            self.key,
+            None,
+            CONFLICT,
+            f"{self.description}. It is left as it is and tried again each run: bring the "
+            "source in line with the edit, or run once with --on-conflict overwrite to write "
+            "over it",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": list(self.key.values),
+            "record_id": self.record_id,
+            "revision_written": self.stored,
+            "revision_found": self.current,
+            "fields": list(self.fields),
+            "resolution": str(self.resolution),
+        }
 
 
 NULL_KEY = "NULL_KEY"

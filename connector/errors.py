@@ -8,6 +8,8 @@
     │   ├── LockedError              another run of the job holds its lock
     │   └── LockLostError            this run's lock was taken over; it stopped writing
     ├── RunStoppedError          a run stopped by a safety rule (delete cap, unresolvable identity)
+    │   ├── DeleteCapError           a run would delete past max_delete_share
+    │   └── ConflictError            records edited in Kintone, under on_conflict: fail
     ├── KintoneError             Kintone answered with an error (status, code, id)
     │   ├── TransientKintoneError    retried: 429, 5xx, lock errors, dropped connections
     │   └── PermanentKintoneError    not retried: auth, permissions, bad requests
@@ -123,3 +125,7 @@ class RunStoppedError(KintoneSyncError):
 
 class DeleteCapError(RunStoppedError):
     """A run would delete more records, or table rows, than the mapping's max_delete_share."""
+
+
+class ConflictError(RunStoppedError):
+    """Records changed in Kintone since the job wrote them; on_conflict: fail stopped the run."""

@@ -19,7 +19,8 @@ from connector.kintone.writer import RecordWriter, WriteResult
 from connector.mapping.form import Form
 from connector.mapping.mapper import Mapper, Outgoing, Refusal
 from connector.mapping.spec import RECORD_ID, MappingSpec
-from connector.preflight import check_mapping, check_rights
+from connector.preflight import check_mapping
+from connector.rights import Rights, assess, needed, probe, reach
 from connector.source import SqlSource, TableSpec, create_engine_from_url
 from connector.state.owned import OwnedItems
 from connector.userapi.client import UserApiClient
@@ -232,6 +233,10 @@ class CheckResult:
     """Source rows mapped as a run would map them (the first `rows`, or all)."""
     refusals: list[Refusal] = field(default_factory=list)
     """What a run would refuse among the rows mapped, before any request."""
+    rights: Rights | None = None
+    """The rights the job needs and the credentials hold (None for a USER table)."""
+    warnings: list[str] = field(default_factory=list)
+    """Rights in excess, and credentials that reach further than the app."""
 
 
 def check(
@@ -245,9 +250,11 @@ def check(
 ) -> CheckResult:
     """Test connection, rights, mapping and source without changing anything.
 
-    One record is read, one query filtered on the key runs, the rights the mode needs are
-    probed with writes that cannot land, the source's keys are verified, and the first `rows`
-    source rows (all with None) are mapped as a run maps them, so their refusals show now.
+    One record is read, one query filtered on the key runs, the rights the credentials hold
+    are probed with requests that change nothing (`connector.rights`): those the job needs
+    and lacks are problems, those it never uses are warnings; the source's keys are verified,
+    and the first `rows` source rows (all with None) are mapped as a run maps them, so their
+    refusals show now.
 
     Raises:
         ConfigError, KintoneError: the job cannot even be opened (bad file, no connection).
@@ -255,6 +262,8 @@ def check(
     job = open_job(project, name, http=http, engine=engine, env=env, strict=False)
     try:
         problems = list(job.problems)
+        rights: Rights | None = None
+        warnings: list[str] = []
         if isinstance(job.client, UserApiClient):
             records, key_found = check_user_table(job.client, job.spec, _first_key_value(job))
             problems += user_rights(job.client, job.spec)
@@ -264,14 +273,20 @@ def check(
                 "GET", "records", {"app": job.app, "query": "limit 1"}, app=job.app
             )["records"]
             key_found = _probe_key(job)
-            problems += check_rights(job.client, job.app, job.spec.mode)
+            rights = assess(job.spec, needed(job.spec, job.form), probe(job.client, job.app))
+            problems += rights.missing
+            warnings += rights.excess
+            connection = job.spec.connection
+            auth = project.connections[connection].auth
+            warnings += reach(connection, auth, job.app, job.form, job.spec)
         count = 0
         try:
             job.source.verify_keys()
             count = job.source.count()
         except SourceError as exc:
             problems.append(f"source: {exc}")
-        result = CheckResult(name, job.app, len(records), key_found, count, problems)
+        result = CheckResult(name, job.app, len(records), key_found, count, problems, rights=rights)
+        result.warnings = warnings
         if not job.problems:
             _map_sample(job, project, rows, result)
         return result

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from connector.errors import KintoneError
 from connector.kintone.client import KintoneClient
 from connector.mapping.fields import INSERT_ONLY, KEY_TYPES, NOT_WRITABLE, WRITABLE, FieldType
 from connector.mapping.form import Field, Form
 from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec, SubtableSpec
+from connector.rights import missing, probe
 
 
 def check_mapping(
@@ -158,54 +158,8 @@ def _check_required(spec: MappingSpec, form: Form) -> list[str]:
     ]
 
 
-# An id no record has: Kintone's record ids stay far below it (OFFICIAL-CLIENTS.md §1).
-_NO_SUCH_RECORD = 9007199254740991
-_NO_RIGHT = frozenset({"GAIA_NO01", "CB_NO02", "CB_OA02"})
-
-
 def check_rights(client: KintoneClient, app: int, mode: str) -> list[str]:
-    """Whether the credentials may add and edit records, found without changing anything.
-
-    Kintone has no API that lists an API token's rights, so each right is probed with a write
-    that cannot land: an edit of a record id that does not exist, and an empty record added
-    inside a bulkRequest whose next sub-request fails, which rolls the whole request back.
-    A refusal for lack of rights answers GAIA_NO01 (tokens) or CB_NO02 (users) before any
-    record is looked at (API.md §7).
-    """
-    needed = {"insert": ["add"], "update": ["edit"], "upsert": ["add", "edit"]}[mode]
-    problems = []
-    if "add" in needed:
-        probe = [
-            {"method": "POST", "api": "record", "payload": {"app": app, "record": {}}},
-            {
-                "method": "DELETE",
-                "api": "records",
-                "payload": {"app": app, "ids": [_NO_SUCH_RECORD]},
-            },
-        ]
-        problem = _refused(lambda: client.bulk(probe), "add records", mode, index=0)
-        if problem:
-            problems.append(problem)
-    if "edit" in needed:
-        payload = {"app": app, "id": _NO_SUCH_RECORD, "record": {}}
-        problem = _refused(
-            lambda: client.call("PUT", "record", payload, app=app), "edit records", mode
-        )
-        if problem:
-            problems.append(problem)
-    return problems
-
-
-def _refused(
-    probe: Callable[[], object], right: str, mode: str, index: int | None = None
-) -> str | None:
-    try:
-        probe()
-    except KintoneError as exc:
-        if exc.code in _NO_RIGHT and (index is None or exc.bulk_index == index):
-            return (
-                f"rights: these credentials may not {right}, which mode {mode} needs "
-                f"[{exc.code}]; grant it to the API token or user in the app's settings"
-            )
-        return None
-    return None
+    """The rights a mode needs (add, edit) that the credentials lack, probed without changing
+    anything; `connector.rights` says how, and finds the rights in excess too."""
+    need = {"insert": ["add"], "update": ["edit"], "upsert": ["add", "edit"]}[mode]
+    return missing({r: f"mode {mode}" for r in need}, probe(client, app))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.diff import Conflict
 from connector.mapping.mapper import Refusal
 
 
@@ -27,6 +28,9 @@ class SyncReport:
     recreated: int = 0
     """Records the state knew that were gone from the app (deleted by hand), sent again."""
     refusals: list[Refusal] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    """Records changed in Kintone since the job last wrote them, which the run would change:
+    overwritten, skipped or stopping the run, as on_conflict says."""
     record_ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
     """Source primary key -> Kintone record id, for the rows written."""
     api_calls: dict[str, int] = field(default_factory=dict)
@@ -67,6 +71,7 @@ class SyncReport:
             "deleted": self.deleted,
             "linked": self.linked,
             "recreated": self.recreated,
+            "conflicts": [c.as_dict() for c in self.conflicts],
             "api_calls": self.calls,
             "api_calls_by_endpoint": dict(self.api_calls),
             "retries": self.retries,

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from connector import diff, logs
+from connector import conflicts, diff, logs
 from connector.config import ProjectConfig
-from connector.diff import Candidate, Decisions, Identity, Policy
-from connector.errors import DeleteCapError, KintoneSyncError, RunStoppedError
+from connector.diff import Candidate, Conflict, Decisions, Identity, OnConflict, Policy
+from connector.errors import ConflictError, DeleteCapError, KintoneSyncError, RunStoppedError
 from connector.job import Job, Writer, make_mapper, make_writer, open_job
 from connector.kintone.client import RetryPolicy
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
@@ -29,7 +29,7 @@ from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Outgoing, Refusal, Row
 from connector.report import SyncReport
 from connector.source import SqlSource
-from connector.state import Lock, Scope, StateStore
+from connector.state import Lock, RowState, Scope, StateStore
 
 log = logging.getLogger(__name__)
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
@@ -53,14 +53,16 @@ def sync(
     use_bulk: bool = True,
     state: StateStore | None = None,
     progress: Callable[[SyncReport], None] | None = None,
+    on_conflict: OnConflict | None = None,
     stop: threading.Event | None = None,
 ) -> SyncReport:
     """Run one job: check, read, compare with the state, write the changes, record everything.
 
     `dry_run` (what `plan` does) reads, maps and decides, writes nothing and leaves the
     state's run marks alone; `full_refresh` sends every row again; `force` lets a run delete
-    more than the mapping's `max_delete_share` of records or table rows. `progress` is
-    called with the report so far after each batch (its `rows_expected` is the estimate).
+    more than the mapping's `max_delete_share` of records or table rows; `on_conflict`
+    replaces the mapping's setting for this run. `progress` is called with the report so far
+    after each batch (its `rows_expected` is the estimate).
     Once `stop` is set the run ends after the batch it is writing, records it as `stopped`
     and keeps its checkpoint and deletes for a complete run.
 
@@ -70,6 +72,8 @@ def sync(
             was written before it is recorded, so the next run carries on.
         DeleteCapError: the run would delete too many records or table rows; it stopped first.
         RunStoppedError: the job's identity changed in a way no row can be matched across.
+        ConflictError: under on_conflict: fail, records edited in Kintone; the batch was not
+            written.
         LockLostError: another run took the lock over; this run stopped before writing again.
     """
     started = time.monotonic()
@@ -88,7 +92,15 @@ def sync(
     own_state = state is None
     store = state or StateStore.open(project.state.url, project.root)
     try:
-        run = _Run(job, store, project, dry_run=dry_run, full_refresh=full_refresh, force=force)
+        run = _Run(
+            job,
+            store,
+            project,
+            dry_run=dry_run,
+            full_refresh=full_refresh,
+            force=force,
+            on_conflict=on_conflict,
+        )
         run.progress = progress
         run.stop = stop
         with logs.bound(job=name, app=job.app):
@@ -122,6 +134,7 @@ class _Run:
         dry_run: bool,
         full_refresh: bool,
         force: bool,
+        on_conflict: OnConflict | None = None,
     ) -> None:
         self.job, self.state, self.project = job, state, project
         self.dry_run, self.force = dry_run, force
@@ -132,6 +145,13 @@ class _Run:
         )
         self.policy = Policy(spec.mode, spec.key, full_refresh)
         self.report = SyncReport(job.name, job.app, spec.mode, dry_run=dry_run)
+        self.on_conflict: OnConflict = on_conflict or spec.on_conflict
+        # USER tables have no revisions: only an app's records are checked for conflicts.
+        self.revisions = (
+            conflicts.Revisions(job.client, job.app, job.form, spec.key)
+            if isinstance(job.app, int) and spec.user_table is None
+            else None
+        )
         self.mapper = make_mapper(job, project.root)
         self.mapping_hash = _digest(spec.model_dump(mode="json"))
         self.cursor_value: Any = None
@@ -357,7 +377,7 @@ class _Run:
             plan=self.dry_run,
         )
         decided = diff.decide(candidates, known, claims, self.policy)
-        self._apply(decided, refused, candidates)
+        self._apply(decided, refused, candidates, known)
 
     def _end_of_rows(self, *, deleting: bool) -> None:
         """Every row is read: delete what left the source, then decide the rows that waited.
@@ -400,10 +420,14 @@ class _Run:
             if len(decided.deferred) == len(waiting):
                 self._refuse([diff.swapped(c) for c in waiting])
                 return
-            self._apply(decided, [], waiting)
+            self._apply(decided, [], waiting, known)
 
     def _apply(
-        self, decided: Decisions, refused: Sequence[Refusal], candidates: Sequence[Candidate]
+        self,
+        decided: Decisions,
+        refused: Sequence[Refusal],
+        candidates: Sequence[Candidate],
+        known: Mapping[str, RowState],
     ) -> None:
         report, rows, scope, run = self.report, self.state.rows, self.scope, self.mark
         assert self.writer is not None
@@ -416,7 +440,8 @@ class _Run:
                 scope, [c.key.id for c in candidates] + [r.key.id for r in refused], run, plan=True
             )
             report.refusals += refusals
-            writes = decided.writes + [c.out for c in decided.check_landed]
+            writes = self._check_conflicts(decided.writes, known)
+            writes += [c.out for c in decided.check_landed]
             if writes:
                 _count(report, self.writer.plan(writes), dry_run=True)
             self._show_progress()
@@ -426,7 +451,7 @@ class _Run:
         rows.mark_seen(scope, [k.id for k in decided.unchanged], run)
         self._refuse(refusals)
         by_key = {c.key.id: c for c in candidates}
-        writes = list(decided.writes)
+        writes = self._check_conflicts(decided.writes, known)
         if decided.check_landed:
             writes += self._landed_earlier(decided.check_landed)
         if writes:
@@ -443,7 +468,7 @@ class _Run:
             result = self.writer.write(writes)
             if result.missing:
                 result.extend(self._recreate(result.missing, by_key))
-            self._record(result, by_key)
+            self._record(result, by_key, writes)
             if result.error is not None:
                 raise result.error
         if decided.released:
@@ -466,6 +491,50 @@ class _Run:
         if self.progress is not None:
             self.progress(self.report)
 
+    def _check_conflicts(
+        self, writes: Sequence[Outgoing], known: Mapping[str, RowState]
+    ) -> list[Outgoing]:
+        """The writes to send once records edited in Kintone are found: listed, and under
+        skip refused; under fail, the run stops before the batch's write (a plan notes it).
+
+        Raises:
+            ConflictError: on_conflict is fail and a record the batch writes was edited.
+        """
+        if self.revisions is None or not writes:
+            return list(writes)
+        checked = conflicts.check(
+            writes, known, self.policy.by_record_id, self.revisions, self.on_conflict
+        )
+        self._conflicted(checked.conflicts)
+        return checked.writes
+
+    def _conflicted(self, found: Sequence[Conflict]) -> None:
+        """List conflicts; refuse those not written; stop on any that stops the run."""
+        if not found:
+            return
+        self.report.conflicts += found
+        left = [c.refusal() for c in found if c.resolution is not diff.Resolution.OVERWRITE]
+        if self.dry_run:
+            self.report.refusals += left
+        else:
+            self._refuse(left)
+        stops = [c for c in found if c.resolution is diff.Resolution.STOP]
+        if not stops:
+            return
+        shown = "; ".join(f"row {c.key}: {c.description}" for c in stops[:5])
+        more = f" (and {len(stops) - 5} more)" if len(stops) > 5 else ""
+        error = ConflictError(
+            f"job {self.job.name}: {len(stops)} record(s) were changed in Kintone since the "
+            f"job last wrote them, and on_conflict is fail: {shown}{more}. This write was not "
+            "sent; bring the source in line with the edits, or run with --on-conflict skip "
+            "(leave them) or overwrite (write over them)"
+        )
+
+        def stop() -> None:
+            raise error
+
+        self._safely(stop)
+
     def _refuse(self, refusals: Sequence[Refusal]) -> None:
         if not refusals:
             return
@@ -474,9 +543,16 @@ class _Run:
         self.state.rows.record_refused(self.scope, keys, self.mark)
         self.state.log.record_rejects(self.scope, refusals, self.mark)
 
-    def _record(self, result: WriteResult, by_key: Mapping[str, Candidate]) -> None:
-        """Store what Kintone answered: record ids of the rows written, and the refusals;
-        inserts refused only because their key is already in the app are linked instead."""
+    def _record(
+        self,
+        result: WriteResult,
+        by_key: Mapping[str, Candidate],
+        sent: Sequence[Outgoing] = (),
+    ) -> None:
+        """Store what Kintone answered: record ids and revisions of the rows written, and the
+        refusals; inserts refused only because their key is already in the app are linked
+        instead; writes Kintone refused as stale (a record edited since the check) are
+        conflicts."""
         relink = [r for r in result.refused if diff.relinkable(r, self.policy)]
         if relink:
             linked = self._link([by_key[r.key.id] for r in relink])
@@ -484,12 +560,25 @@ class _Run:
             result.refused = [r for r in result.refused if r.key.id not in done]
             result.updated += linked
             self.report.linked += len(linked)
+        guarded = {o.key.id: o for o in sent if o.revision is not None}
+        stale = [
+            guarded[r.key.id]
+            for r in result.refused
+            if r.code == "GAIA_CO02" and r.key.id in guarded
+        ]
+        result.refused = [
+            r for r in result.refused if r.code != "GAIA_CO02" or r.key.id not in guarded
+        ]
         _count(self.report, result, dry_run=False)
         created = {key.id for key, _ in result.inserted}
         self.state.rows.record_written(
             self.scope,
             [
-                by_key[key.id].written(record_id, created=key.id in created)
+                by_key[key.id].written(
+                    record_id,
+                    created=key.id in created,
+                    revision=result.revisions.get(record_id),
+                )
                 for key, record_id in (*result.inserted, *result.updated)
             ],
             self.mark,
@@ -498,6 +587,23 @@ class _Run:
             self.scope, [k.id for k, _ in (*result.inserted, *result.updated)]
         )
         self._refuse(result.refused)
+        if stale:
+            self._stale(stale)
+
+    def _stale(self, stale: Sequence[Outgoing]) -> None:
+        """Writes Kintone refused (GAIA_CO02) because they carried a revision the record had
+        moved past: edited between the check and the write. Conflicts, never overwritten."""
+        assert self.revisions is not None
+        hit = {o.record_id or int(o.key_value): o for o in stale}
+        changes = self.revisions.changes(hit)
+        stop = self.on_conflict == "fail"
+        resolution = diff.Resolution.STOP if stop else diff.Resolution.SKIP
+        self._conflicted(
+            [
+                Conflict(o.key, i, o.revision or 0, None, tuple(changes.get(i, [])), resolution)
+                for i, o in hit.items()
+            ]
+        )
 
     def _link(self, rows: Sequence[Candidate]) -> list[tuple[Any, int]]:
         """Records already in the app with these rows' key values, found by key."""

@@ -28,6 +28,7 @@ from connector.cli import (
 
 if TYPE_CHECKING:
     from connector.config import ProjectConfig
+    from connector.diff import OnConflict
     from connector.jobs import Outcome
     from connector.report import SyncReport
 
@@ -106,6 +107,7 @@ def runner(
     full_refresh: bool = False,
     force: bool = False,
     check_app: bool = False,
+    on_conflict: OnConflict | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[SyncReport], None] | None = None,
 ) -> Callable[[str], SyncReport]:
@@ -117,7 +119,13 @@ def runner(
         if check_app:
             verify(project, name, repair=True)
         return sync(
-            project, name, full_refresh=full_refresh, force=force, stop=stop, progress=progress
+            project,
+            name,
+            full_refresh=full_refresh,
+            force=force,
+            on_conflict=on_conflict,
+            stop=stop,
+            progress=progress,
         )
 
     return run

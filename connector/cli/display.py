@@ -193,7 +193,8 @@ def _cells(job: str, app: str, reports: Sequence[SyncReport]) -> list[str]:
 
 
 def details(report: SyncReport) -> list[str]:
-    """What the table cannot hold: the mode, links and re-sends, retries, warnings, refusals."""
+    """What the table cannot hold: the mode, links and re-sends, retries, conflicts, warnings,
+    refusals."""
     lines = [
         f"{report.job} -> {destination(report.app)} "
         f"({report.mode}{', dry run' if report.dry_run else ''})"
@@ -204,7 +205,19 @@ def details(report: SyncReport) -> list[str]:
         lines.append(f"  recreated   {report.recreated:>9,}  (deleted in the app, sent again)")
     if report.retries:
         lines.append(f"  retried     {report.retries:>9,}  API calls")
+    if report.conflicts:
+        lines.append(f"  conflicts   {len(report.conflicts):>9,}  (records edited in Kintone)")
     lines += [f"  warning: {w}" for w in report.warnings]
+    done = {"overwrite": "overwritten", "skip": "skipped", "stop": "stopped the run"}
+    for c in report.conflicts[:REFUSALS_SHOWN]:
+        action = done.get(str(c.resolution), str(c.resolution))
+        if report.dry_run:
+            action = f"would be {action}" if action != "stopped the run" else "would stop the run"
+        lines.append(one_line(f"  conflict row {c.key}: {c.description} ({action})"))
+    if len(report.conflicts) > REFUSALS_SHOWN:
+        lines.append(
+            f"  ... and {len(report.conflicts) - REFUSALS_SHOWN} more conflicts (--output json)"
+        )
     for r in report.refusals[:REFUSALS_SHOWN]:
         where = f" field {r.field}" if r.field else ""
         ref = f" (id {r.error_id})" if r.error_id else ""

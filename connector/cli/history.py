@@ -49,6 +49,16 @@ def runs_command(job: str | None, limit: int, project_file: Path, output: str) -
             f"{r.get('unchanged', 0):>8,} {r.get('refused', 0):>7,} {r.get('deleted', 0):>5,} "
             f"{r.get('api_calls', 0):>6,}"
         )
+        for c in r.get("conflicts") or []:
+            key = ", ".join(str(v) for v in c["key"])
+            fields = ", ".join(c["fields"]) or "-"
+            click.echo(
+                one_line(
+                    f"       conflict: row {key} record {c['record_id']} "
+                    f"(revision {c['revision_written']} -> {c['revision_found'] or 'newer'}), "
+                    f"fields {fields}: {c['resolution']}"
+                )
+            )
         for error in r.get("errors") or []:
             click.echo(f"       error: {error}")
 

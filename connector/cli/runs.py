@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -69,6 +69,13 @@ def _progress() -> Iterator[display.Progress | None]:
     is_flag=True,
     help="First read the app and send again the rows whose records were deleted or edited there.",
 )
+@click.option(
+    "--on-conflict",
+    type=click.Choice(["overwrite", "skip", "fail"]),
+    default=None,
+    help="Records edited in Kintone since the last write: overwrite, skip or fail, for this "
+    "run (default: the mapping's on_conflict).",
+)
 def run(
     jobs: tuple[str, ...],
     every_job: bool,
@@ -77,6 +84,7 @@ def run(
     full_refresh: bool,
     force: bool,
     check_app: bool,
+    on_conflict: Literal["overwrite", "skip", "fail"] | None,
 ) -> None:
     """Sync jobs (mapping files in mappings/) and print what they did.
 
@@ -99,6 +107,7 @@ def run(
                 full_refresh=full_refresh,
                 force=force,
                 check_app=check_app,
+                on_conflict=on_conflict,
                 stop=stop,
                 progress=progress,
             )
@@ -193,6 +202,17 @@ def check(job: str, project_file: Path, sample: int, every_row: bool, output: st
     click.echo(f"  records read: {result.records_read}")
     click.echo(f"  first source row's key: {found[result.key_found]}")
     click.echo(f"  source rows: {result.source_rows:,}")
+    if result.rights is not None:
+        from connector.rights import LABELS
+
+        need = result.rights.needed
+        click.echo(
+            "  rights needed: " + "; ".join(f"{LABELS[r]} ({why})" for r, why in need.items())
+        )
+        held = [LABELS[r] for r in LABELS if r in result.rights.held and result.rights.held[r].held]
+        click.echo("  rights held: " + (", ".join(held) or "none"))
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}")
     refused = len({r.key for r in result.refusals})
     click.echo(f"  rows mapped: {result.rows_mapped:,}, of which a run would refuse {refused:,}")
     for r in result.refusals[:20]:

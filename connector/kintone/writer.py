@@ -72,6 +72,8 @@ class WriteResult:
     refused: list[Refusal] = field(default_factory=list)
     missing: list[Outgoing] = field(default_factory=list)
     """Rows sent by $id whose record is no longer in the app (deleted by hand)."""
+    revisions: dict[int, int] = field(default_factory=dict)
+    """Record id -> the revision Kintone answered for the write."""
     error: KintoneError | None = None
 
     def extend(self, other: WriteResult) -> None:
@@ -79,6 +81,7 @@ class WriteResult:
         self.updated += other.updated
         self.refused += other.refused
         self.missing += other.missing
+        self.revisions.update(other.revisions)
         self.error = self.error or other.error
 
 
@@ -319,6 +322,9 @@ class RecordWriter:
             else:
                 update_key = {"field": self.key_field, "value": o.key_value}
                 items.append({"updateKey": update_key, "record": o.record})
+            if o.revision is not None:
+                # Kintone refuses the write (GAIA_CO02) when the record moved past it.
+                items[-1]["revision"] = o.revision
         payload: dict[str, Any] = {"app": self.app, "records": items}
         if request.upsert:
             payload["upsert"] = True
@@ -557,12 +563,18 @@ class RecordWriter:
 
     def _collect(self, request: _Request, answer: Mapping[str, Any], result: WriteResult) -> None:
         if request.method == "POST":
-            for row, record_id in zip(request.rows, answer.get("ids", []), strict=True):
+            ids = answer.get("ids", [])
+            revisions = answer.get("revisions") or [None] * len(ids)
+            for row, record_id, revision in zip(request.rows, ids, revisions, strict=True):
                 result.inserted.append((row.key, int(record_id)))
+                if revision is not None:
+                    result.revisions[int(record_id)] = int(revision)
             return
         for row, item in zip(request.rows, answer.get("records", []), strict=True):
             target = result.inserted if item.get("operation") == "INSERT" else result.updated
             target.append((row.key, int(item["id"])))
+            if item.get("revision") is not None:
+                result.revisions[int(item["id"])] = int(item["revision"])
 
 
 def _record_errors(errors: Mapping[str, Any]) -> dict[int, list[tuple[str, str]]]:

@@ -82,6 +82,9 @@ class Outgoing:
     record_id: int | None = None
     """Set by the diff when the state knows the record: the write goes by `$id`, and carries
     the key field, so a changed key value follows the row."""
+    revision: int | None = None
+    """Set by the run when the write must meet the record as this job last left it: Kintone
+    refuses the write (GAIA_CO02) if someone changed the record since."""
     child_rows: int = 0
     """Rows in the record's SUBTABLE fields, for the cap on table rows a run may remove."""
     refs: frozenset[tuple[str, str, str]] = frozenset()

@@ -295,6 +295,11 @@ class MappingSpec(_Strict):
     or last synced (never records entered by hand). For `user_table: users`, `disable` (the
     default there) turns a leaver's `valid` off; `delete` deletes the user. For a membership
     table (default `delete`), the entries this job set for a user who left are removed."""
+    on_conflict: Literal["overwrite", "skip", "fail"] = "overwrite"
+    """A record someone changed in Kintone since this job last wrote it, which the run would
+    change: `overwrite` it (counted and listed), `skip` it (refused with CONFLICT, tried again
+    next run), or `fail`: stop the run before writing that batch. `run --on-conflict` overrides
+    it for one run."""
     on_key_problems: Literal["refuse", "stop"] = "refuse"
     """Rows whose primary key is NULL or repeated: `refuse` them (each is listed by `rejects`,
     the rest land, the run exits 3), or `stop` the run before any write."""

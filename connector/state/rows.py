@@ -47,6 +47,8 @@ class RowState:
     """pending (sent, answer not stored), synced, or refused."""
     created: bool
     child_rows: int
+    revision: int | None = None
+    """The record's revision as Kintone answered this job's last write; None when unknown."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Written:
     payload_hash: str
     created: bool
     child_rows: int
+    revision: int | None = None
+    """The revision Kintone answered for the write; None when not known (a record linked)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ _ROW_COLUMNS = (
     row_state.c.status,
     row_state.c.created,
     row_state.c.child_rows,
+    row_state.c.revision,
 )
 
 
@@ -256,6 +261,7 @@ class RowStore:
                 "key_value": w.key_value,
                 "key_digest": _digest(w.key_value) if w.key_value is not None else None,
                 "child_rows": w.child_rows,
+                "revision": w.revision,
                 "seen_run": run,
             }
             if w.created:
@@ -276,13 +282,14 @@ class RowStore:
         )
 
     def invalidate(self, scope: Scope, row_ids: Sequence[str]) -> None:
-        """These rows' records drifted from what they sent: the next run sends them again."""
+        """These rows' records drifted from what they sent: the next run sends them again,
+        over the edits (the revision is forgotten, so the repair is no conflict)."""
         with self.db.begin() as conn:
             for chunk in chunks(row_ids):
                 conn.execute(
                     sa.update(row_state)
                     .where(_in(scope), row_state.c.row_id.in_(chunk))
-                    .values(payload_hash=None)
+                    .values(payload_hash=None, revision=None)
                 )
 
     def unlink(self, scope: Scope, row_ids: Sequence[str]) -> None:
@@ -292,7 +299,13 @@ class RowStore:
                 conn.execute(
                     sa.update(row_state)
                     .where(_in(scope), row_state.c.row_id.in_(chunk))
-                    .values(record_id=None, key_value=None, key_digest=None, payload_hash=None)
+                    .values(
+                        record_id=None,
+                        key_value=None,
+                        key_digest=None,
+                        payload_hash=None,
+                        revision=None,
+                    )
                 )
 
     def release(
@@ -366,6 +379,7 @@ class RowStore:
                         "payload_hash": None,
                         "created": False,
                         "child_rows": 0,
+                        "revision": None,
                         "seen_run": None,
                         "seen_plan": None,
                         **inserts.get(key.id, {}),
@@ -519,4 +533,5 @@ def _row(r: Any) -> RowState:
         r.status,
         bool(r.created),
         int(r.child_rows or 0),
+        int(r.revision) if r.revision is not None else None,
     )

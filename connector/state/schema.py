@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first layout (rows keyed by primary-key text, no target). 2: rows keyed by a digest of
 the primary key and scoped by target (domain, guest space, app); key values kept for claims;
-released records; job identities; lock tokens. 3: the entries a job set in USER lists."""
+released records; job identities; lock tokens. 3: the entries a job set in USER lists.
+4: the revision Kintone answered for each record the job wrote (conflicts)."""
 
 metadata = sa.MetaData()
 
@@ -36,6 +37,9 @@ row_state = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created", sa.Boolean, nullable=False, default=False),
     sa.Column("child_rows", sa.Integer, nullable=False, default=0),
+    # The record's revision as Kintone answered our last write: a later one means someone else
+    # (a person, a process action, another integration) changed the record since.
+    sa.Column("revision", sa.BigInteger, nullable=True),
     sa.Column("seen_run", sa.Integer, nullable=True),
     # Set by `plan`, which must never touch seen_run: a run's deletes depend on it.
     sa.Column("seen_plan", sa.Integer, nullable=True),
@@ -247,5 +251,13 @@ def _from_2(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[owned])
 
 
-_STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _from_1, 2: _from_2}
+def _from_3(conn: sa.Connection) -> None:
+    """Layout 3 -> 4: each row's record revision; unknown (NULL) until the job writes it again."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(row_state.name)}
+    if "revision" in columns:
+        return  # created by _from_1 with today's table
+    conn.execute(sa.text("ALTER TABLE row_state ADD COLUMN revision BIGINT"))
+
+
+_STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _from_1, 2: _from_2, 3: _from_3}
 """The step that takes a store from the key's layout to the next."""

@@ -233,3 +233,39 @@ def test_a_gone_rows_record_a_waiting_row_takes_over_is_kept() -> None:
     assert diff.taken_over([row("1", "A"), row("2", "B")], before, holders) == {5}
     result = diff.deletions([Gone(5, "r9", "[9]", live=False), Gone(6, "r8", "[8]", False)], {5})
     assert (result.record_ids, result.forget_rows) == ([6], ["r9", "r8"])
+
+
+@pytest.mark.parametrize(
+    ("stored", "current", "changes", "setting", "expected"),
+    [
+        # Only our own writes moved the revision: no conflict, whatever the setting.
+        (3, 3, ["name"], "fail", diff.Resolution.WRITE),
+        # Nothing to compare: a revision the state never kept, or a record gone.
+        (None, 5, ["name"], "fail", diff.Resolution.WRITE),
+        (3, None, ["name"], "fail", diff.Resolution.WRITE),
+        # Moved, but the record already holds what the row sends: nothing would be lost.
+        (3, 5, [], "fail", diff.Resolution.WRITE),
+        # Moved by someone else (an edit +1, a process action +2): the setting decides.
+        (3, 4, ["name"], "overwrite", diff.Resolution.OVERWRITE),
+        (3, 5, ["name"], "skip", diff.Resolution.SKIP),
+        (3, 4, ["name", "notes"], "fail", diff.Resolution.STOP),
+        # A revision lower than ours (the app restored from a backup) moved all the same.
+        (3, 2, ["name"], "skip", diff.Resolution.SKIP),
+    ],
+)
+def test_conflicts(
+    stored: int | None,
+    current: int | None,
+    changes: list[str],
+    setting: Any,
+    expected: diff.Resolution,
+) -> None:
+    assert diff.resolve(stored, current, changes, setting) is expected
+
+
+def test_a_skipped_conflict_is_refused_naming_the_record_and_fields() -> None:
+    conflict = diff.Conflict(RowKey.of(["1"]), 42, 3, 5, ("name", "notes"), diff.Resolution.SKIP)
+    refusal = conflict.refusal()
+    assert refusal.code == diff.CONFLICT
+    assert "record 42 was changed in Kintone" in refusal.message
+    assert "(revision 3 -> 5); the write would change name, notes" in refusal.message
