@@ -1,4 +1,4 @@
-"""The project file `kintone-sync.yaml`: the warehouse, the Kintone connections, the mappings."""
+"""The project file `kintone-sync.yaml`: the warehouse, the Kintone connections, the jobs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from connector import cron
 from connector.errors import ConfigError
 from connector.kintone.limits import (
     CONCURRENT_REQUESTS_PER_DOMAIN,
@@ -26,7 +27,7 @@ from connector.kintone.limits import (
 )
 from connector.logs import redact
 from connector.mapping.spec import MappingSpec, load_mapping
-from connector.yamlfile import load_yaml
+from connector.yamlfile import Problem, YamlFile, load_yaml
 
 PROJECT_FILE = "kintone-sync.yaml"
 
@@ -204,6 +205,38 @@ class LimitsConfig(_Strict):
     in doubt are refused for this run and sent again on the next."""
 
 
+class AlertsConfig(_Strict):
+    """Where to say that a run failed or refused rows: a chat tool's incoming webhook."""
+
+    webhook_url_env: str
+    """Variable holding the webhook URL (Slack, Teams); the URL is a secret, never logged."""
+
+
+class JobConfig(_Strict):
+    """What the project says about one job beyond its mapping file: order, schedule, alerts."""
+
+    needs: list[str] = []
+    """Jobs that run first when run together (a lookup's source app, say); a job whose need
+    failed is skipped."""
+    schedule: str | None = None
+    """A five-field cron expression for `kintone-sync schedule` (`30 2 * * *`)."""
+    timezone: str = "UTC"
+    """The IANA time zone the schedule's times are in (`Asia/Tokyo`)."""
+    alerts: AlertsConfig | None = None
+    """Replaces the project's alerts for this job."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str | None) -> str | None:
+        return None if schedule is None else cron.check(schedule)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        cron.zone(name)
+        return name
+
+
 class ProjectConfig(_Strict):
     """The project file."""
 
@@ -213,6 +246,9 @@ class ProjectConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     limits: LimitsConfig = LimitsConfig()
     mappings_dir: str = "mappings"
+    jobs: dict[str, JobConfig] = {}
+    """Per-job settings, keyed by job (mapping file) name; a job not named here has none."""
+    alerts: AlertsConfig | None = None
     root: Path = Field(default=Path("."), strict=False)
     """The directory the project file sits in; relative paths resolve against it."""
 
@@ -250,7 +286,7 @@ class ProjectConfig(_Strict):
         path = self.mapping_path(job)
         if not path.is_file():
             raise ConfigError(
-                f"no job named {job}; jobs are: {', '.join(self.jobs()) or 'none'} "
+                f"no job named {job}; jobs are: {', '.join(self.job_names()) or 'none'} "
                 f"(one per mapping file in {self.mappings_dir}/)"
             )
         return path
@@ -283,7 +319,7 @@ class ProjectConfig(_Strict):
             )
         return spec
 
-    def jobs(self) -> list[str]:
+    def job_names(self) -> list[str]:
         """Every job: one per mapping file."""
         found = (self.root / self.mappings_dir).glob("*.yaml")
         return sorted(p.stem for p in found if p.is_file() and _is_job_name(p.stem))
@@ -324,9 +360,50 @@ def load_project(path: str | Path = PROJECT_FILE) -> ProjectConfig:
     if not isinstance(file.data, dict | None):
         raise ConfigError("the project file must be a mapping of keys", file=str(path))
     try:
-        return ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
+        project = ProjectConfig.model_validate({**(file.data or {}), "root": path.parent})
     except ValidationError as exc:
         raise file.explain(exc) from None  # pydantic repeats the input: a proxy password
+    problems = job_problems(project, file)
+    if problems:
+        raise ConfigError("; ".join(p.where_and_what() for p in problems), file=str(path))
+    return project
+
+
+def job_problems(project: ProjectConfig, file: YamlFile) -> list[Problem]:
+    """What is wrong in the `jobs` section beyond each key's type: a job without a mapping
+    file, a need that is not a job, a job that needs itself, needs that go round."""
+    from connector.jobs import find_cycle
+
+    known = set(project.job_names())
+    listed = ", ".join(sorted(known)) or "none"
+    problems: list[Problem] = []
+
+    def add(message: str, *location: str) -> None:
+        at = ("jobs", *location)
+        problems.append(Problem(str(file.path), file.line_of(at), ".".join(at), message))
+
+    for name, job in project.jobs.items():
+        if name not in known:
+            where = f"{project.mappings_dir}/"
+            add(f"job {name!r} has no mapping file in {where} (jobs: {listed})", name)
+        for index, need in enumerate(job.needs):
+            if need == name:
+                add(f"job {name!r} needs itself; remove it from its needs", name, "needs")
+            elif need not in known:
+                add(
+                    f"needs job {need!r}, which has no mapping file (jobs: {listed})",
+                    name,
+                    "needs",
+                    str(index),
+                )
+    cycle = find_cycle({n: [x for x in j.needs if x != n] for n, j in project.jobs.items()})
+    if cycle:
+        add(
+            f"needs go round in a cycle: {' -> '.join(cycle)}; remove one of these needs",
+            cycle[0],
+            "needs",
+        )
+    return problems
 
 
 def secret(name: str, env: Mapping[str, str] | None = None) -> str:

@@ -209,5 +209,5 @@ def open_demo(
         yield (
             demo,
             bound,
-            [sync(project, job, env=env, progress=progress) for job in project.jobs()],
+            [sync(project, job, env=env, progress=progress) for job in project.job_names()],
         )

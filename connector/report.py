@@ -39,6 +39,8 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """The error that ended the run, with Kintone's error id when there was one."""
+    stopped: bool = False
+    """Asked to stop, the run ended at a batch boundary; the next run carries on."""
     rows_expected: int | None = None
     """About how many rows the run will read, for a progress display; None when unknown (an
     incremental read). Not part of `as_dict`: an estimate, not a result."""
@@ -76,6 +78,7 @@ class SyncReport:
             "seconds": round(self.seconds, 3),
             "warnings": list(self.warnings),
             "errors": list(self.errors),
+            "stopped": self.stopped,
         }
         if refusals:
             out["refusals"] = [

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -53,6 +54,7 @@ def sync(
     state: StateStore | None = None,
     progress: Callable[[SyncReport], None] | None = None,
     on_conflict: OnConflict | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Run one job: check, read, compare with the state, write the changes, record everything.
 
@@ -61,6 +63,8 @@ def sync(
     more than the mapping's `max_delete_share` of records or table rows; `on_conflict`
     replaces the mapping's setting for this run. `progress` is called with the report so far
     after each batch (its `rows_expected` is the estimate).
+    Once `stop` is set the run ends after the batch it is writing, records it as `stopped`
+    and keeps its checkpoint and deletes for a complete run.
 
     Raises:
         ConfigError, SourceError, PreflightError, StateError: before anything is written.
@@ -98,6 +102,7 @@ def sync(
             on_conflict=on_conflict,
         )
         run.progress = progress
+        run.stop = stop
         with logs.bound(job=name, app=job.app):
             if dry_run:
                 return run.execute(None, started)
@@ -161,6 +166,7 @@ class _Run:
         self.writer: Writer | None = None
         self.progress: Callable[[SyncReport], None] | None = None
         """Called with the report after each batch."""
+        self.stop: threading.Event | None = None
         # A plan marks the rows it reads in a column of its own, under a number of its own.
         self.mark = random.randint(1, 2**31 - 1) if dry_run else 0
 
@@ -186,10 +192,13 @@ class _Run:
         with logs.bound(run_id=run_id):
             try:
                 self._run_rows()
-                state.rows.save_checkpoint(
-                    self.scope, _encode(self.cursor_value), self.mapping_hash
-                )
-                status = "refused" if report.refusals else "succeeded"
+                if report.stopped:
+                    status = "stopped"
+                else:
+                    state.rows.save_checkpoint(
+                        self.scope, _encode(self.cursor_value), self.mapping_hash
+                    )
+                    status = "refused" if report.refusals else "succeeded"
             except KintoneSyncError as exc:
                 report.errors.append(str(exc))
                 raise
@@ -210,6 +219,8 @@ class _Run:
         self._safely(self._check_pending)
         self._safely(self._check_child_tables)
         incremental = self._loop()
+        if self.report.stopped:
+            return  # part of the rows was read: no deletes, no rows decided at the end
         self._end_of_rows(deleting=self.job.spec.on_delete != "keep" and not incremental)
 
     # --- before reading -----------------------------------------------------------------------
@@ -342,6 +353,13 @@ class _Run:
             if len(mapped) + len(refused) >= window:
                 self._batch(mapped, refused)
                 mapped, refused = [], []
+                if self.stop is not None and self.stop.is_set():
+                    self.report.stopped = True
+                    self.report.warnings.append(
+                        f"asked to stop, the run ended after {self.report.rows_read:,} rows; "
+                        "the next run carries on"
+                    )
+                    return incremental
         self._batch(mapped, refused)
         return incremental
 

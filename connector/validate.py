@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from connector.config import ProjectConfig, check_job_name
+from connector.config import ProjectConfig, check_job_name, job_problems
 from connector.errors import ConfigError
 from connector.mapping.spec import MappingSpec
 from connector.yamlfile import Problem, YamlFile, load_yaml
@@ -61,7 +61,10 @@ def _project(path: Path, problems: list[Problem]) -> tuple[ProjectConfig | None,
         return None, {}
     raw = file.data if isinstance(file.data, dict) else {}
     project = _model(file, ProjectConfig, {**raw, "root": path.parent}, problems)
-    return (project if isinstance(project, ProjectConfig) else None), raw
+    if not isinstance(project, ProjectConfig):
+        return None, raw
+    problems += job_problems(project, file)
+    return project, raw
 
 
 def _connections(project: ProjectConfig | None, raw: dict[str, Any]) -> set[str] | None:

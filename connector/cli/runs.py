@@ -23,6 +23,7 @@ from connector.cli import (
     output_option,
     project_option,
 )
+from connector.cli.batch import emit_many, run_many, runner, stopping_on_signals
 from connector.report import destination
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ def _progress() -> Iterator[display.Progress | None]:
 
 
 @main.command()
-@click.argument("job")
+@click.argument("jobs", nargs=-1)
+@click.option("--all", "every_job", is_flag=True, help="Run every job of the project.")
 @project_option
 @output_option
 @click.option("--full-refresh", is_flag=True, help="Send every row again, changed or not.")
@@ -75,7 +77,8 @@ def _progress() -> Iterator[display.Progress | None]:
     "run (default: the mapping's on_conflict).",
 )
 def run(
-    job: str,
+    jobs: tuple[str, ...],
+    every_job: bool,
     project_file: Path,
     output: str,
     full_refresh: bool,
@@ -83,25 +86,40 @@ def run(
     check_app: bool,
     on_conflict: Literal["overwrite", "skip", "fail"] | None,
 ) -> None:
-    """Sync one job (a mapping file in mappings/) and print what it did."""
-    from connector.config import load_project
-    from connector.runner import sync
-    from connector.verify import verify
+    """Sync jobs (mapping files in mappings/) and print what they did.
 
-    with _errors():
+    Several jobs, or --all, run in the order their `needs` ask, in parallel across Kintone
+    domains; a job whose need failed is skipped, and the exit code is the worst of the runs.
+    SIGTERM or Ctrl-C stops each run after the batch it is writing."""
+    from connector.config import load_project
+
+    if bool(jobs) == every_job:
+        raise click.UsageError("name the jobs to run, or give --all (not both)")
+    stop = threading.Event()
+    with _errors(), stopping_on_signals(stop):
         project = load_project(project_file)
-        if check_app:
-            verify(project, job, repair=True)
+        names = project.job_names() if every_job else list(jobs)
+        for name in names:
+            project.require_job(name)  # a typo stops the command before any job runs
         with _progress() as progress:
-            report = sync(
+            run_one = runner(
                 project,
-                job,
                 full_refresh=full_refresh,
                 force=force,
+                check_app=check_app,
                 on_conflict=on_conflict,
+                stop=stop,
                 progress=progress,
             )
-    _emit(report, output)
+            outcomes = run_many(project, names, run_one, stop=stop)
+        if len(names) == 1 and not every_job:
+            (outcome,) = outcomes
+            if outcome.error is not None:
+                raise outcome.error
+    if len(names) == 1 and not every_job and outcome.report is not None:
+        _emit(outcome.report, output)
+    else:
+        emit_many(outcomes, output, quiet=bool(_root_option("quiet")))
 
 
 @main.command("verify")

@@ -72,7 +72,7 @@ def state_show(job: str | None, project_file: Path, output: str) -> None:
 
     with _errors():
         project = load_project(project_file)
-        jobs = [job] if job is not None else project.jobs()
+        jobs = [job] if job is not None else project.job_names()
         for name in jobs:
             project.require_job(name)
         with opened(project) as store:

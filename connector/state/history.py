@@ -112,6 +112,13 @@ class RunLog:
             out.append(entry)
         return out
 
+    def last_started(self, job: str) -> float | None:
+        """When the job's latest run started (seconds since the epoch); plans leave none."""
+        with self.db.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(runs.c.started)).where(runs.c.job == job))
+            found = value.scalar()
+        return float(found) if found is not None else None
+
     # --- rejects ------------------------------------------------------------------------------
 
     def record_rejects(self, scope: Scope, refused: Sequence[Refusal], run_id: int) -> None:
