@@ -24,7 +24,7 @@ KEY_SWAPPED = "KEY_SWAPPED"
 KEY_EXISTS = "KEY_EXISTS"
 """Our refusal code: an insert whose key (a USER table's code) is already taken."""
 DUPLICATE_MESSAGES = ("This value already exists in another record.", "値がほかのレコードと重複")
-"""Kintone's CB_VA01 message for a "Prohibit duplicate values" field (API.md §5)."""
+"""Kintone's CB_VA01 message for a "Prohibit duplicate values" field (docs/kintone-api.md §5)."""
 
 
 class Action(StrEnum):

@@ -22,7 +22,7 @@ LABELS = {
 }
 """Each right Kintone grants an API token (or a user, per app), in the order they are listed."""
 _NO_RIGHT = frozenset({"GAIA_NO01", "CB_NO02", "CB_OA02"})
-# An id no record has: Kintone's record ids stay far below it (OFFICIAL-CLIENTS.md §1).
+# An id no record has: Kintone's record ids stay far below it (docs/official-clients.md §1).
 _NO_SUCH_RECORD = 9007199254740991
 
 
@@ -75,7 +75,8 @@ def probe(client: KintoneClient, app: int) -> dict[str, Held]:
     nothing and uses no record number.
 
     Kintone has no API that lists a token's rights. Adding and editing are probed with an
-    empty list of records (`records: []`, answered `200` with nothing written, API.md §2.4,
+    empty list of records (`records: []`, answered `200` with nothing written, docs/kintone-api.md
+    §2.4,
     §2.5), deleting with an id no record has (404 GAIA_RE01, nothing deleted, §2.6), managing
     with a read of the preview form, which only app managers may read. A caller without the
     right is refused first: GAIA_NO01 (tokens), CB_NO02 (users), CB_OA02 (OAuth scopes). View

@@ -121,7 +121,8 @@ class Emulator:
             method = request.method
             override = request.headers.get("x-http-method-override")
             if override is not None:
-                # Only POST may carry the override, and its value is case-sensitive (API.md §1).
+                # Only POST may carry the override, and its value is case-sensitive
+                # (docs/kintone-api.md §1).
                 if method != "POST" or override not in ("GET", "POST", "PUT", "DELETE"):
                     raise api_error("CB_NF01")
                 method = override

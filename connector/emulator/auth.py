@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 MAX_TOKENS_PER_REQUEST = 9
 ACCESS_TOKEN_SECONDS = 3600
-# OAuth scopes per kind of API (API.md §7).
+# OAuth scopes per kind of API (docs/kintone-api.md §7).
 _READ_SCOPE = {"record": "k:app_record:read", "settings": "k:app_settings:read"}
 _WRITE_SCOPE = "k:app_record:write"
 
@@ -111,7 +111,8 @@ class Authenticator:
         return login
 
     def _tokens(self, header: str) -> Principal:
-        # Several tokens come comma-separated; an invalid one fails the request (API.md §7).
+        # Several tokens come comma-separated; an invalid one fails the request (docs/kintone-api.md
+        # §7).
         given = [t.strip() for t in header.split(",") if t.strip()]
         if not given or len(given) > MAX_TOKENS_PER_REQUEST:
             raise api_error("GAIA_IA02")
@@ -275,7 +276,10 @@ def same_secret(given: str, expected: str) -> bool:
 
 
 def _api_tokens(headers: Mapping[str, str]) -> str | None:
-    """The `X-Cybozu-API-Token` value; repeated headers join like a comma list (API.md §7)."""
+    """The `X-Cybozu-API-Token` value; repeated headers join like a comma list.
+
+    Source: docs/kintone-api.md §7.
+    """
     if isinstance(headers, Headers):
         repeated = headers.getlist("x-cybozu-api-token")
         return ",".join(repeated) if repeated else None

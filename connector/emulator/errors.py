@@ -1,7 +1,7 @@
 """Kintone error responses: the catalog of codes, statuses and messages the emulator answers with.
 
 Every emulator module raises `ApiError`; only `app.py` turns it into an HTTP response. Statuses and
-messages follow ../shared/kintone/API.md §7-§8; codes whose status Kintone leaves undocumented are
+messages follow docs/kintone-api.md §7-§8; codes whose status Kintone leaves undocumented are
 marked in docs/emulator.md.
 """
 
@@ -55,8 +55,8 @@ CATALOG: dict[str, tuple[int, str]] = {
         "When you operate an app in a guest space, please send the request to "
         "'/k/guest/(guest space ID)/v1/...'.",
     ),
-    # Statuses of GAIA_IL26/27/28 are undocumented (API.md §5.1); 400 is the emulator's choice, and
-    # GAIA_IL27 for groups follows the numbering of the other two.
+    # Statuses of GAIA_IL26/27/28 are undocumented (docs/kintone-api.md §5.1); 400 is the emulator's
+    # choice, and GAIA_IL27 for groups follows the numbering of the other two.
     "GAIA_IL26": (400, "The specified user (code：{code}) not found."),
     "GAIA_IL27": (400, "The specified group (code：{code}) not found."),
     "GAIA_IL28": (400, "The specified organization (code：{code}) not found."),
@@ -102,7 +102,7 @@ CATALOG: dict[str, tuple[int, str]] = {
 }
 
 # Kintone answered these with HTTP 520 before the "standard HTTP status codes" update option
-# (API.md §8, cli-kintone PR #892 and #356). `legacy_520` brings the old statuses back.
+# (docs/kintone-api.md §8, cli-kintone PR #892 and #356). `legacy_520` brings the old statuses back.
 LEGACY_520_CODES = frozenset({"GAIA_IA02", "GAIA_IL23", "GAIA_SI01", "GAIA_LO04"})
 
 

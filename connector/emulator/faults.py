@@ -23,8 +23,8 @@ from .errors import CATALOG, ApiError, api_error
 from .params import parse_json
 from .seed import Options
 
-# Transient faults the random generator picks from (API.md §8: lock errors and 429 are retried by
-# the official tools; 503 is what a maintenance window answers, with a non-JSON body).
+# Transient faults the random generator picks from (docs/kintone-api.md §8: lock errors and 429 are
+# retried by the official tools; 503 is what a maintenance window answers, with a non-JSON body).
 _RANDOM_KINDS: tuple[dict[str, Any], ...] = (
     {"status": 503},
     {"code": "GAIA_TO04"},
@@ -229,7 +229,7 @@ class Stats:
         """One API call (a bulkRequest's sub-requests each count) and the records it moved.
 
         Kintone counts requests per app per day and reports the figure without enforcing it
-        (API.md §3); `apps` holds the app the call touched.
+        (docs/kintone-api.md §3); `apps` holds the app the call touched.
         """
         key = f"{method} {api}"
         today = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -340,7 +340,7 @@ async def _answer(send: Send, err: ApiError) -> None:
 
 
 async def _plain(send: Send, status: int) -> None:
-    # Maintenance and gateway errors come as HTML, not Kintone JSON (API.md §8).
+    # Maintenance and gateway errors come as HTML, not Kintone JSON (docs/kintone-api.md §8).
     body = f"<html><body><h1>{status} Service Unavailable</h1></body></html>".encode()
     response = Response(body, status_code=status, media_type="text/html")
     await response({"type": "http"}, _no_receive, send)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MAX_RECORDS_PER_WRITE = 100
 MAX_BULK_REQUESTS = 20
-# bulkRequest runs only record writes (API.md §2.8).
+# bulkRequest runs only record writes (docs/kintone-api.md §2.8).
 BULK_APIS = frozenset(
     {
         ("POST", "record"),
@@ -224,7 +224,8 @@ class KintoneApi:
                     results.append(result)
                     total += records
         except SubRequestError as failure:
-            # The failing index carries the error, every other index `{}` (API.md §2.8).
+            # The failing index carries the error, every other index `{}` (docs/kintone-api.md
+            # §2.8).
             failed: list[Any] = [{} for _ in requests]
             failed[failure.index] = messages.localize(failure.error, call.locale).body()
             status = self.status_of(failure.error)
@@ -324,7 +325,7 @@ def _update_records(api: KintoneApi, call: Call) -> tuple[Any, int]:
     upsert = as_bool(call.params.get("upsert"))
     app = api._app(call, "edit")
     if upsert:
-        # An upsert may insert, so it needs the add right as well (API.md §4.2).
+        # An upsert may insert, so it needs the add right as well (docs/kintone-api.md §4.2).
         api.allow(call, app, "add")
     items = call.params.get("records")
     if not isinstance(items, list):

@@ -19,7 +19,7 @@ MAX_JSON_DEPTH = 64
 def parse_query_string(query: str) -> dict[str, Any]:
     """Parse a query string; `ids[0]=1&ids[1]=2`, `ids[]=1` and repeated keys become lists.
 
-    The official JavaScript client encodes arrays as `name[i]=` (OFFICIAL-CLIENTS.md §3).
+    The official JavaScript client encodes arrays as `name[i]=` (docs/official-clients.md §3).
     """
     out: dict[str, Any] = {}
     indexed: dict[str, dict[int, str]] = {}

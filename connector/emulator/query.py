@@ -46,7 +46,8 @@ _COMPARE = frozenset({"=", "!=", ">", "<", ">=", "<="})
 _OPTION_TYPES = frozenset(
     {FieldType.CHECK_BOX, FieldType.MULTI_SELECT, FieldType.RADIO_BUTTON, FieldType.DROP_DOWN}
 )
-# Operators each kind of field accepts (Kintone's query operator table, API.md §8 GAIA_IQ03).
+# Operators each kind of field accepts (Kintone's query operator table, docs/kintone-api.md §8
+# GAIA_IQ03).
 _ALLOWED: dict[str, frozenset[str]] = {
     "id": _COMPARE | {"in", "not in"},
     "number": _COMPARE | {"in", "not in"},

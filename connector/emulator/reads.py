@@ -15,7 +15,7 @@ from .values import empty_value
 
 MAX_CURSOR_SIZE = 500
 DEFAULT_CURSOR_SIZE = 100
-# Process management and categories show in records only when enabled (API.md §2.2).
+# Process management and categories show in records only when enabled (docs/kintone-api.md §2.2).
 _OPTIONAL_TYPES = frozenset({FieldType.STATUS, FieldType.STATUS_ASSIGNEE, FieldType.CATEGORY})
 
 
@@ -157,7 +157,7 @@ class Cursors:
         cursor.touched = time.monotonic()
         only = set(cursor.fields) if cursor.fields is not None else None
         # Records deleted since the cursor was made are skipped, so a page may come up short
-        # (API.md §2.7, get cursor).
+        # (docs/kintone-api.md §2.7, get cursor).
         records = [render(app, app.records[i], only) for i in chunk if i in app.records]
         more = cursor.position < len(cursor.ids)
         if not more:

@@ -15,7 +15,7 @@ from .seed import Options
 from .store import AppState, Domain, Entity, StoredRecord, is_row_id
 
 # Types that a PUT `record` may not carry, with the type name Kintone's GAIA_UN10 message uses
-# (API.md §5.1, observed on a real domain).
+# (docs/kintone-api.md §5.1, observed on a real domain).
 _PUT_REJECTED = {
     FieldType.CREATOR: "CREATOR",
     FieldType.MODIFIER: "MODIFIER",
@@ -53,7 +53,10 @@ def now_minute() -> str:
 
 
 def revision_ok(given: Any, current: int) -> bool:
-    """Whether a sent revision matches; omitted, null, "" and -1 skip the check (API.md §2.5)."""
+    """Whether a sent revision matches; omitted, null, "" and -1 skip the check.
+
+    Source: docs/kintone-api.md §2.5.
+    """
     if given in (None, "", -1, "-1"):
         return True
     return str(given) == str(current)
@@ -182,7 +185,8 @@ class RecordWriter:
                 payload = {k: v for k, v in payload.items() if k != key[0].code}
         if existing is None:
             # Upsert: an unknown id inserts with a fresh id; an unknown key inserts with the key
-            # value written into the key field (API.md §4.2, OFFICIAL-CLIENTS.md §4.2).
+            # value written into the key field (docs/kintone-api.md §4.2, docs/official-clients.md
+            # §4.2).
             record = self.add(
                 app, payload or {}, record_prefix, actor, errors, put_rules=True, key=key
             )
@@ -219,7 +223,7 @@ class RecordWriter:
             calc.compute(app.schema.every, app.schema.tables, merged)
         record = StoredRecord(existing.id, existing.revision + 1, merged)
         # Kintone validates the merged record: a field made required later blocks updates of old
-        # records until it is filled (API.md §5.2, other rules).
+        # records until it is filled (docs/kintone-api.md §5.2, other rules).
         self._check(app, record, prefix, errors)
         if not _has_errors_for(errors, prefix):
             self.domain.put(app, record)
@@ -272,7 +276,8 @@ class RecordWriter:
         """The writable `{code: {"value": ...}}` entries of a record payload, by field code.
 
         Unknown codes, inner codes at the top level, CALC, lookup copies and `$id`/`$revision` are
-        silently skipped, as Kintone does; on update the system fields are refused (API.md §5.1).
+        silently skipped, as Kintone does; on update the system fields are refused (docs/kintone-
+        api.md §5.1).
 
         Raises:
             ApiError: CB_IJ01 for a payload that is not an object; on update GAIA_UN10, GA_UO01
@@ -328,7 +333,8 @@ class RecordWriter:
     ) -> list[dict[str, Any]]:
         """A sent table replaces the stored one: unlisted rows go, unknown row ids are new rows."""
         if raw is None:
-            # Since the 2021-03 update a table sent as null becomes one empty row (API.md §6).
+            # Since the 2021-03 update a table sent as null becomes one empty row
+            # (docs/kintone-api.md §6).
             raw = [{"value": {}}]
         if not isinstance(raw, list):
             ctx.errors.setdefault(f"{key}.value", []).append("Invalid value.")
@@ -353,7 +359,8 @@ class RecordWriter:
                 matched = old_rows.get(row_id)
             cells = row.get("value")
             if "value" in row and cells is None:
-                # A row whose value is null leaves a table of zero rows (API.md §6, 2021-03 note).
+                # A row whose value is null leaves a table of zero rows (docs/kintone-api.md §6,
+                # 2021-03 note).
                 return []
             if cells is not None and not isinstance(cells, Mapping):
                 ctx.errors.setdefault(f"{row_key}.value", []).append("Invalid value.")
@@ -384,9 +391,10 @@ class RecordWriter:
     def _copy_lookups(
         self, app: AppState, stored: dict[str, Any], entries: Mapping[str, Any], actor: Actor
     ) -> None:
-        """Copy lookup targets from the source app when a lookup key is written (API.md §5.3).
+        """Copy lookup targets from the source app when a lookup key is written (kintone-api.md
+        §5.3).
 
-        With API tokens the caller needs a token of the source app as well (API.md §7).
+        With API tokens the caller needs a token of the source app as well (docs/kintone-api.md §7).
         """
         every = app.schema.every
         for code in entries:

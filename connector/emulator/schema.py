@@ -47,7 +47,7 @@ class FieldType(StrEnum):
 
 
 # Types whose value a record carries; the rest (REFERENCE_TABLE, GROUP, LABEL, SPACER, HR) only
-# decorate the form (API.md §5.1).
+# decorate the form (docs/kintone-api.md §5.1).
 VALUE_TYPES = frozenset(FieldType) - {
     FieldType.REFERENCE_TABLE,
     FieldType.GROUP,
@@ -80,7 +80,7 @@ WRITABLE_TYPES = frozenset(
 ENTITY_TYPES = frozenset(
     {FieldType.USER_SELECT, FieldType.ORGANIZATION_SELECT, FieldType.GROUP_SELECT}
 )
-# updateKey accepts a unique SINGLE_LINE_TEXT or NUMBER field only (API.md §4.1).
+# updateKey accepts a unique SINGLE_LINE_TEXT or NUMBER field only (docs/kintone-api.md §4.1).
 UPDATE_KEY_TYPES = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.NUMBER})
 
 
@@ -164,7 +164,10 @@ class AppSchema:
     inner: Mapping[str, FieldDef]
     """Fields inside tables, by their own code (field codes are unique across the app)."""
     lookup_copies: frozenset[str]
-    """Codes that a lookup copies into: not writable, silently ignored on write (API.md §5.1)."""
+    """Codes that a lookup copies into: not writable, silently ignored on write.
+
+    Source: docs/kintone-api.md §5.1.
+    """
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, Mapping[str, Any]]) -> AppSchema:

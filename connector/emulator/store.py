@@ -52,7 +52,7 @@ class Directory:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """An uploaded file. Upload keys and download keys are different kinds (API.md §2.9)."""
+    """An uploaded file. Upload keys and download keys are different kinds (kintone-api.md §2.9)."""
 
     key: str
     name: str
@@ -91,7 +91,7 @@ class AppState:
         return self.seed.id
 
     def record_number(self, record_id: int) -> str:
-        """The RECORD_NUMBER value: `APPCODE-12` when the app has a code (API.md §2.2)."""
+        """The RECORD_NUMBER value: `APPCODE-12` when the app has a code (kintone-api.md §2.2)."""
         return f"{self.seed.code}-{record_id}" if self.seed.code else str(record_id)
 
     def find_unique(self, code: str, value: str) -> int | None:

@@ -13,7 +13,7 @@ from .errors import api_error
 from .schema import ENTITY_TYPES, FieldDef, FieldType
 from .store import Directory, StoredFile
 
-# Messages exactly as a real domain answers in English (API.md §5.2).
+# Messages exactly as a real domain answers in English (docs/kintone-api.md §5.2).
 MSG_REQUIRED = "Required."
 MSG_DUPLICATE = "This value already exists in another record."
 MSG_NUMBER = "Only numbers are allowed."
@@ -87,7 +87,10 @@ def empty_value(f: FieldDef) -> Any:
 
 
 def default_value(f: FieldDef) -> Any:
-    """The value a POST stores when the field is absent: the form's default (API.md §5.2)."""
+    """The value a POST stores when the field is absent: the form's default.
+
+    Source: docs/kintone-api.md §5.2.
+    """
     if f.type in (FieldType.DATE, FieldType.TIME, FieldType.DATETIME) and f.raw.get(
         "defaultNowValue"
     ):
@@ -146,8 +149,8 @@ def check(f: FieldDef, stored: Any, key: str, errors: dict[str, list[str]]) -> N
     """Required, length and range checks on a stored value (options are checked on convert)."""
     empty = stored in (None, "", [])
     if f.required and empty and f.type is not FieldType.RADIO_BUTTON:
-        # A radio button always has a value in the form; the API does not enforce `required`
-        # on it (API.md §5.1, observed).
+        # A radio button always has a value in the form; the API does not enforce `required` on it
+        # (docs/kintone-api.md §5.1, observed).
         errors.setdefault(_required_key(f, key), []).append(MSG_REQUIRED)
         return
     if empty:
@@ -212,9 +215,10 @@ def _number(raw: Any, key: str, ctx: ValueContext, *, in_table: bool) -> str:
         return ""
     if text is None or not _NUMBER.match(text):
         if in_table:
-            # Inside a table a non-numeric value is silently stored empty (API.md §5.1, observed).
+            # Inside a table a non-numeric value is silently stored empty (docs/kintone-api.md §5.1,
+            # observed).
             return ""
-        # Observed: both keys, the second in bracket form (API.md §5.2).
+        # Observed: both keys, the second in bracket form (docs/kintone-api.md §5.2).
         ctx.fail(f"{key}.value", MSG_REQUIRED)
         ctx.fail(_bracket(key) + ".value", MSG_NUMBER)
         return ""
@@ -326,7 +330,10 @@ def _datetime(raw: Any, key: str, ctx: ValueContext) -> str | None:
 
 
 def parse_datetime(text: str) -> datetime | None:
-    """A written datetime in UTC; seconds are kept here and dropped on store (API.md §1)."""
+    """A written datetime in UTC; seconds are kept here and dropped on store.
+
+    Source: docs/kintone-api.md §1.
+    """
     m = _DATETIME.match(text.strip())
     if m is None:
         return None

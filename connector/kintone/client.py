@@ -29,7 +29,8 @@ from connector.kintone.limits import MAX_URL_LENGTH, RECORDS_PER_READ
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Codes that mean "try again later" (API.md §3, §8): concurrency, locks, cursor capacity.
+# Codes that mean "try again later" (docs/kintone-api.md §3, §8): concurrency, locks, cursor
+# capacity.
 TRANSIENT_CODES = frozenset({"GAIA_TO04", "GAIA_DA02", "GAIA_RE18", "GAIA_TM12", "GAIA_LT01"})
 
 
@@ -186,7 +187,7 @@ class KintoneClient:
             if method in ("GET", "DELETE"):
                 query = encode_query(params)
                 if method == "GET" and len(path) + len(query) + 1 > MAX_URL_LENGTH:
-                    # Long reads go as POST with the override header (API.md §1).
+                    # Long reads go as POST with the override header (docs/kintone-api.md §1).
                     response = self.http.post(
                         path, json=params, headers={"X-HTTP-Method-Override": "GET"}
                     )
@@ -291,7 +292,10 @@ class _StopWhen(stop_base):
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
-    """Parameters as Kintone's query string: lists as `fields[0]=a&fields[1]=b` (API.md §1)."""
+    """Parameters as Kintone's query string: lists as `fields[0]=a&fields[1]=b`.
+
+    Source: docs/kintone-api.md §1.
+    """
     pairs: list[tuple[str, str]] = []
     for key, value in params.items():
         if value is None:

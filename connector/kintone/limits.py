@@ -1,4 +1,4 @@
-"""Kintone's limits, in one place; the writer and reader chunk by them (API.md §3)."""
+"""Kintone's limits, in one place; the writer and reader chunk by them (docs/kintone-api.md §3)."""
 
 RECORDS_PER_WRITE = 100
 """Records in one POST/PUT/DELETE records.json."""

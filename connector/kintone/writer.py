@@ -43,9 +43,9 @@ _CALL_ERRORS = frozenset(
 )
 _RECORD_KEY = re.compile(r"^records\[(\d+)\](.*)$")
 _MISSING_RECORD = re.compile(r"\(ID: ?(\d+)\)")
-"""GAIA_RE01 names the record: "The specified record (ID: 5) is not found." (API.md §3)."""
-# Errors that name a value rather than a record (API.md §5.1, §5.3): every row of the run that
-# carries the value is refused at once. The kinds match `Outgoing.refs`.
+"""GAIA_RE01 names the record: "The specified record (ID: 5) is not found." (kintone-api.md §3)."""
+# Errors that name a value rather than a record (docs/kintone-api.md §5.1, §5.3): every row of the
+# run that carries the value is refused at once. The kinds match `Outgoing.refs`.
 _VALUE_ERRORS = {
     "GAIA_IL26": "user",
     "GAIA_IL27": "group",
@@ -445,8 +445,8 @@ class RecordWriter:
         ]
 
     def _call(self, requests: list[_Request]) -> list[Any]:
-        # Kintone answers an oversized call with an error about the call, which no record
-        # explains: the writer must never build one (API.md §2.8, §3).
+        # Kintone answers an oversized call with an error about the call, which no record explains:
+        # the writer must never build one (docs/kintone-api.md §2.8, §3).
         if len(requests) > REQUESTS_PER_BULK or not all(
             0 < len(r.rows) <= RECORDS_PER_WRITE for r in requests
         ):

@@ -21,9 +21,9 @@ from connector.mapping.fields import INSERT_ONLY, NOT_WRITABLE, WRITABLE, FieldT
 Converter = Callable[[Any], Any]
 
 OCTET_STREAM = "application/octet-stream"
-# API.md §5.1: half-width digits, a sign, a point and an exponent.
-# [0-9], not \d: \d also matches full-width digits, which Kintone refuses.
-# No two digit runs side by side: `[0-9]+\.?[0-9]*` backtracked quadratically on long text.
+# docs/kintone-api.md §5.1: half-width digits, a sign, a point and an exponent. [0-9], not \d: \d
+# also matches full-width digits, which Kintone refuses. No two digit runs side by side:
+# `[0-9]+\.?[0-9]*` backtracked quadratically on long text.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _PLAIN_DIGITS = 1000
 """A number written out longer than this is refused; Kintone's NUMBER holds at most 30 digits."""
@@ -171,7 +171,7 @@ def _link(value: Any, options: ConvertOptions) -> str:
 
 
 def _check_length(value: Any, text: str, options: ConvertOptions) -> str:
-    # An empty value skips the length checks, as in Kintone (API.md §5.2).
+    # An empty value skips the length checks, as in Kintone (docs/kintone-api.md §5.2).
     limit = options.max_length
     if text and limit is not None and len(text) > limit:
         raise _reject(
@@ -220,7 +220,7 @@ def canonical_number(text: str) -> str:
     """A number written as Kintone stores it: spaces and a leading `+` dropped, an exponent
     written out (`+3` -> `3`, `1e2` -> `100`, `1.5e1` -> `15`); other text kept as written.
 
-    API.md §5.1 (observed on a real domain): `"1.5e1"` is stored `"15"`, `" 42 "` `"42"`.
+    kintone-api.md §5.1 (observed on a real domain): `"1.5e1"` is stored `"15"`, `" 42 "` `"42"`.
     """
     text = text.strip().removeprefix("+")
     if "e" not in text and "E" not in text:
@@ -291,7 +291,8 @@ def _date(value: Any, options: ConvertOptions) -> str | None:
 
 
 def _time(value: Any, options: ConvertOptions) -> str | None:
-    # Kintone stores minutes (API.md §1); the seconds are dropped here so the diff sees the same.
+    # Kintone stores minutes (docs/kintone-api.md §1); the seconds are dropped here so the diff sees
+    # the same.
     if _is_empty(value) or value == "":
         return None
     if isinstance(value, datetime):

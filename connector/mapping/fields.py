@@ -41,7 +41,7 @@ class FieldType(StrEnum):
     HR = "HR"
 
 
-# What a mapping may write (API.md §5.1); SUBTABLE is built from child rows.
+# What a mapping may write (docs/kintone-api.md §5.1); SUBTABLE is built from child rows.
 WRITABLE = frozenset(
     {
         FieldType.SINGLE_LINE_TEXT,
@@ -79,5 +79,5 @@ NOT_WRITABLE = {
     FieldType.SPACER: "a spacer only decorates the form",
     FieldType.HR: "a border only decorates the form",
 }
-# A unique key for update and upsert (API.md §4.1).
+# A unique key for update and upsert (docs/kintone-api.md §4.1).
 KEY_TYPES = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.NUMBER})

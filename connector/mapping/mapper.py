@@ -162,8 +162,8 @@ class Mapper:
             min_value=f.min_value if ftype is FieldType.NUMBER else None,
             max_value=f.max_value if ftype is FieldType.NUMBER else None,
             integer_digits=form.precision.integer_digits if ftype is FieldType.NUMBER else None,
-            # Kintone does not enforce `required` on a radio button (API.md §5.1, observed);
-            # the key of update and upsert is checked as the key.
+            # Kintone does not enforce `required` on a radio button (docs/kintone-api.md §5.1,
+            # observed); the key of update and upsert is checked as the key.
             required=f.required
             and ftype is not FieldType.RADIO_BUTTON
             and not (code == self.spec.key and self.spec.mode != "insert"),

@@ -1,4 +1,4 @@
-"""Conformance: tokens, passwords, Basic auth, guest spaces and OAuth, as API.md §7 describes."""
+"""Conformance: tokens, passwords, Basic auth, guest spaces and OAuth (docs/kintone-api.md §7)."""
 
 from __future__ import annotations
 
@@ -126,8 +126,8 @@ def test_app_token_plus_lookup_source_token_copies_the_lookup(seed: Seed) -> Non
 
 
 def test_lookup_without_the_source_apps_token_is_gaia_lo04(seed: Seed) -> None:
-    # API.md §7: a token of the lookup's source app is needed; GAIA_LO04 says "or you do not have
-    # permission to view the app".
+    # docs/kintone-api.md §7: a token of the lookup's source app is needed; GAIA_LO04 says "or you
+    # do not have permission to view the app".
     with make_client(seed, token("full-token")) as c:
         error(add(c, {**RECORD, "product": {"value": "P-2"}}), 400, "GAIA_LO04")
 
@@ -169,7 +169,7 @@ def test_user_rights_restrict_password_users(restricted: Seed) -> None:
         error(add(c), 403, "CB_NO02")
     with make_client(restricted, ALICE) as c:
         assert add(c).status_code == 200
-        # Alice lacks "manage", so she may not set the creator herself (API.md §5.1).
+        # Alice lacks "manage", so she may not set the creator herself (docs/kintone-api.md §5.1).
         who = {"Created_by": {"value": {"code": "bob"}}}
         error(add(c, {"code": {"value": "C-2"}, **who}), 400, "GAIA_BF02")
 
@@ -480,7 +480,7 @@ def test_bearer_needs_file_scopes(oauth: TestClient) -> None:
 
 
 def test_tokens_in_repeated_headers_count_like_a_comma_list(seed: Seed) -> None:
-    # API.md §7: several tokens come as `tok1,tok2` or as repeated headers.
+    # docs/kintone-api.md §7: several tokens come as `tok1,tok2` or as repeated headers.
     with make_client(seed, {}) as c:
         headers = [("X-Cybozu-API-Token", "full-token"), ("X-Cybozu-API-Token", "product-token")]
         record = {**RECORD, "product": {"value": "P-1"}}

@@ -1,4 +1,4 @@
-"""The query language: conditions, order by, limit and offset (API.md §2.7)."""
+"""The query language: conditions, order by, limit and offset (docs/kintone-api.md §2.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Conformance: record.json and records.json writes and reads, as API.md §2, §4 and §5 describe."""
+"""Conformance: record.json and records.json writes and reads (docs/kintone-api.md §2, §4, §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Conformance: the cybozu.com User API subset, as API.md §9 describes."""
+"""Conformance: the cybozu.com User API subset, as docs/kintone-api.md §9 describes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Per-type value formats and validation, with Kintone's error keys and messages (API.md §5)."""
+"""Per-type value formats and validation, with Kintone's error keys and messages.
+
+Source: docs/kintone-api.md §5.
+"""
 
 from __future__ import annotations
 

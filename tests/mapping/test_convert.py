@@ -1,4 +1,4 @@
-"""Column values to Kintone write values, type by type, as API.md §1 and §5.1 describe."""
+"""Column values to Kintone write values, type by type, as kintone-api.md §1 and §5.1 describe."""
 
 from __future__ import annotations
 

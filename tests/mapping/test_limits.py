@@ -98,7 +98,7 @@ def test_an_empty_required_field_is_refused(value: Any) -> None:
 
 def test_an_empty_required_check_box_is_refused_and_a_radio_button_is_not() -> None:
     assert "required" in refusal({"tags": "t"}, {"t": None}).message
-    # Kintone does not enforce `required` on a radio button (API.md §5.1).
+    # Kintone does not enforce `required` on a radio button (docs/kintone-api.md §5.1).
     assert record({"flag": "f"}, {"f": None}).record["flag"] == {"value": None}
 
 

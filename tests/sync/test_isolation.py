@@ -22,7 +22,7 @@ from connector.mapping.spec import MappingSpec
 from .conftest import emulator_client, stored
 
 SEED_FILE = Path(__file__).with_name("dirty-seed.yaml")
-# A lookup needs a token of its source app too (API.md §7).
+# A lookup needs a token of its source app too (docs/kintone-api.md §7).
 TOKENS = "orders-token,products-token"
 BATCH = REQUESTS_PER_BULK * RECORDS_PER_WRITE
 
