@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from connector.emulator import Seed
 
 from .chaos import run_chaos
 from .harness import EXIT_OK, comparable
 
 
+@pytest.mark.slow
 def test_chaos_sync_ends_equal_to_the_source(tmp_path: Path, seed: Seed) -> None:
     chaos = run_chaos(tmp_path, seed, rows=20_000, fault_rate=0.1, kills=3)
     print("\n" + chaos.figures())  # noqa: T201 - the figures docs/benchmarks.md quotes (-s)

@@ -51,6 +51,7 @@ def assert_equal_to_source(
     assert not wrong, f"{len(wrong)} records differ, first {wrong[0]}: {actual[wrong[0]]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["upsert", "update", "insert"])
 def test_killed_runs_then_a_full_run_leave_kintone_equal_to_the_source(
     tmp_path: Path, seed: Seed, mode: str

@@ -131,6 +131,7 @@ def every_command(evidence: Evidence, env: dict[str, str], port: int) -> list[st
     return outputs
 
 
+@pytest.mark.slow
 def test_an_api_token_appears_in_no_output_and_no_state(tmp_path: Path, canary_seed: Seed) -> None:
     evidence = Evidence(tmp_path, [TOKEN, UNKNOWN_TOKEN])
     env = cli_env(KINTONE_API_TOKEN=TOKEN)
@@ -173,6 +174,7 @@ def test_an_api_token_appears_in_no_output_and_no_state(tmp_path: Path, canary_s
     evidence.assert_clean()
 
 
+@pytest.mark.slow
 def test_a_password_appears_in_no_output_and_no_state(tmp_path: Path, canary_seed: Seed) -> None:
     evidence = Evidence(tmp_path, [PASSWORD, WRONG_PASSWORD])
     auth = {"username_env": "KINTONE_USERNAME", "password_env": "KINTONE_PASSWORD"}
@@ -211,6 +213,7 @@ def pg_database() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inline", "env"])
 def test_a_state_database_password_appears_in_no_output_and_no_table(
     tmp_path: Path, canary_seed: Seed, pg_database: str, where: str
