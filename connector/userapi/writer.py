@@ -64,21 +64,18 @@ class EntryWriter:
         """What `write` would do, found by reading only: id 0 stands for a new entry."""
         result = WriteResult()
         found = self.existing([o.key_value for o in batch])
-        for out in batch:
-            entry = found.get(str(out.key_value))
-            refusal = self._refusal(out, entry)
-            if refusal is not None:
-                result.refused.append(refusal)
-            elif entry is None:
-                result.inserted.append((out.key, 0))
-            else:
-                result.updated.append((out.key, int(entry["id"])))
+        adds, updates = self._sort(batch, found, result)
+        result.inserted = [(out.key, 0) for out, _ in adds]
+        result.updated = [(out.key, int(entry["id"])) for out, entry in updates]
         return result
 
-    def write(self, batch: Sequence[Outgoing]) -> WriteResult:
-        """Add and update a batch; refused entries are reported, the rest land."""
-        result = WriteResult()
-        found, batch = self._stored(batch, result)
+    def _sort(
+        self,
+        batch: Sequence[Outgoing],
+        found: Mapping[str, dict[str, Any]],
+        result: WriteResult,
+    ) -> tuple[list[tuple[Outgoing, dict[str, Any]]], list[tuple[Outgoing, dict[str, Any]]]]:
+        """The rows to add and to update (each with the stored entry), the rest refused."""
         adds: list[tuple[Outgoing, dict[str, Any]]] = []
         updates: list[tuple[Outgoing, dict[str, Any]]] = []
         for out in batch:
@@ -87,9 +84,18 @@ class EntryWriter:
             if refusal is not None:
                 result.refused.append(refusal)
             elif entry is None:
-                adds.append((out, self._added(out)))
+                adds.append((out, {}))
             else:
-                updates.append((out, self._updated(out, entry)))
+                updates.append((out, entry))
+        return adds, updates
+
+    def write(self, batch: Sequence[Outgoing]) -> WriteResult:
+        """Add and update a batch; refused entries are reported, the rest land."""
+        result = WriteResult()
+        found, batch = self._stored(batch, result)
+        new, stored = self._sort(batch, found, result)
+        adds = [(out, self._added(out)) for out, _ in new]
+        updates = [(out, self._updated(out, entry)) for out, entry in stored]
         if self.table is UserTable.ORGANIZATIONS:
             adds = _parents_first(adds, set(found), result)
         added = self._send("POST", adds, result)
