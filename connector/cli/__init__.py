@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -21,7 +21,41 @@ EXIT_DIFFERS = 4
 """`verify` found records missing, drifted or orphaned, and did not repair them."""
 
 
-@click.group()
+class _Main(click.Group):
+    """The root command: a usage mistake (an unknown option, a missing argument) under
+    `--output json` is one JSON object on stdout too, as every other error is."""
+
+    def main(self, args: Any = None, *rest: Any, **options: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not _json_asked(argv):
+            return super().main(argv, *rest, **options)
+        try:
+            return super().main(argv, *rest, **{**options, "standalone_mode": False})
+        except click.UsageError as exc:
+            found = {
+                "error": exc.format_message(),
+                "exit_code": exc.exit_code,
+                "hint": "see `kintone-sync COMMAND --help` for the command's arguments and options",
+            }
+            click.echo(json.dumps(found, ensure_ascii=False))
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+
+
+def _json_asked(argv: list[str]) -> bool:
+    """Whether the command line asks for `--output json` (either spelling)."""
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return "--output=json" in argv or any(a == "--output" and b == "json" for a, b in pairs)
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="kintone-sync")
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and batches; print tracebacks.")
 @click.option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -247,3 +248,31 @@ def test_the_same_option_names_everywhere() -> None:
         assert not options & {"--json", "--config", "--project-file"}, name
         if name not in ("schema", "emulator", "demo"):  # the demo writes its own project
             assert "--project" in options, name
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--bogus", "--output", "json"],
+        ["rejects", "--output=json"],
+        ["plan", "customers", "--output", "json", "--output", "xml"],
+    ],
+)
+def test_a_usage_mistake_under_output_json_is_one_json_object_too(args: list[str]) -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == EXIT_USAGE
+    found = json.loads(result.stdout)
+    assert found["exit_code"] == EXIT_USAGE
+    assert found["error"]
+    assert "--help" in found["hint"]
+
+
+def test_a_usage_mistake_without_json_is_clicks_own_text() -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["run", "--bogus"])
+    assert result.exit_code == EXIT_USAGE
+    assert "No such option '--bogus'" in result.output
+    assert not result.stdout.lstrip().startswith("{")
