@@ -361,3 +361,34 @@ def test_a_value_only_cybozu_refuses_isolates_its_user(
     assert (str(refusal.key), refusal.field) == ("3077", "primaryOrganization")
     assert report.inserted == 154
     assert report.calls < 25  # the refused call is split, not sent user by user
+
+
+def test_the_other_user_fields_land_as_mapped(
+    run: Run, hr_dir: Path, directory: TestClient
+) -> None:
+    warehouse(
+        hr_dir,
+        "ALTER TABLE hr_employees ADD COLUMN bio VARCHAR;"
+        "ALTER TABLE hr_employees ADD COLUMN home VARCHAR;"
+        "ALTER TABLE hr_employees ADD COLUMN rank INTEGER;"
+        "UPDATE hr_employees SET bio = 'Line one' || chr(10) || 'line two', "
+        "home = 'https://example.com/' || login_name, rank = employee_id - 1000",
+    )
+    fields = {
+        **REDUCED,
+        "description": "bio",
+        "url": "home",
+        "sortOrder": "rank",
+        "localName": "given_name",
+        "localNameLocale": {"value": "en"},
+        "mobilePhone": "phone",
+        "callto": "login_name",
+    }
+    set_mapping(hr_dir, "hr_users", fields=fields)
+    assert run("hr_users").refused == 0
+    sato = users(directory, "sato")["sato"]
+    assert sato["description"] == "Line one\nline two"
+    assert sato["url"] == "https://example.com/sato"
+    assert sato["sortOrder"] == 1
+    assert (sato["localName"], sato["localNameLocale"]) == ("花子", "en")
+    assert (sato["mobilePhone"], sato["callto"]) == ("03-0000-1001", "sato")
