@@ -216,7 +216,7 @@ def schedule(project_file: Path, output: str, once: bool) -> None:
     under `jobs:` in the project file (docs/scheduling.md). Each batch of runs is printed as
     it ends (--output json: one object per line); each run's start and end is logged."""
     from connector.config import load_project
-    from connector.scheduler import Scheduler, entries
+    from connector.scheduler import Scheduler, entries, next_time
     from connector.state import StateStore
 
     stop = threading.Event()
@@ -250,5 +250,12 @@ def schedule(project_file: Path, output: str, once: bool) -> None:
                 outcomes = scheduler.loop(once=once)
         finally:
             store.close()
+    if once and not outcomes and output == "text":
+        scheduled = entries(project)
+        if scheduled:
+            upcoming = next_time(scheduled, datetime.now(UTC))
+            click.echo(f"no job is due; the next scheduled time is {upcoming.isoformat()}")
+        else:
+            click.echo("no job has a schedule: give one under jobs: in the project file")
     if once and outcomes:
         sys.exit(worst(outcomes))

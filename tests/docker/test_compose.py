@@ -174,3 +174,33 @@ def test_the_scheduling_walkthrough_runs_as_written(
     finally:
         if emulator is not None:
             emulator.__exit__(None, None, None)
+
+
+def test_schedule_once_says_when_nothing_is_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "scheduled"
+    shutil.copytree(EXAMPLE, project)
+    text = (project / "kintone-sync.yaml").read_text(encoding="utf-8")
+    (project / "kintone-sync.yaml").write_text(
+        text.replace('"*/5 * * * *"', '"0 0 1 1 *"'), encoding="utf-8"
+    )
+    monkeypatch.chdir(project)
+    for name, value in {
+        "WAREHOUSE_URL": "duckdb:///warehouse.duckdb",
+        "CUSTOMERS_TOKEN": "customers-token",
+        "ORDERS_TOKEN": "orders-token",
+        "ALERT_WEBHOOK_URL": "",
+    }.items():
+        monkeypatch.setenv(name, value)
+    from connector.demo import build_sample
+
+    build_sample(project / "warehouse.duckdb")
+    runner = CliRunner()
+    with serve_emulator(seed=load_seed(project / "emulator-seed.yaml")) as port:
+        pointed(project / "kintone-sync.yaml", port)
+        first = runner.invoke(main, ["schedule", "--once"])  # never ran: both are due
+        assert first.exit_code == 0, first.output
+        again = runner.invoke(main, ["schedule", "--once"])
+    assert again.exit_code == 0
+    assert "no job is due; the next scheduled time is" in again.stdout
