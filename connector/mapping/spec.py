@@ -384,6 +384,11 @@ def _check_user_table(spec: MappingSpec, table: UserTable) -> None:
         raise ValueError("subtables are for apps; a USER table's lists are under items")
     if spec.key != KEY:
         raise ValueError(f"a USER table is keyed by code; leave key out (not {spec.key!r})")
+    if spec.on_conflict != "overwrite":
+        raise ValueError(
+            "on_conflict is for apps: the User API keeps no revision to tell an edit made in "
+            "cybozu.com from ours; leave it out"
+        )
     allowed = fields_of(table)
     for name, fm in spec.fields.items():
         custom = table is UserTable.USERS and name.startswith(CUSTOM_PREFIX)

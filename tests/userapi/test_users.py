@@ -233,6 +233,7 @@ def test_a_token_connection_is_refused_for_a_user_table(hr_dir: Path) -> None:
         ({"on_delete": "archive"}, "on_delete"),
         ({"app": 12}, "exactly one of app"),
         ({"items": {"fields": {"orgCode": "x"}}}, "items is for membership tables"),
+        ({"on_conflict": "skip"}, "on_conflict is for apps"),
     ],
 )
 def test_mapping_mistakes_are_named(hr_dir: Path, change: dict[str, object], message: str) -> None:
