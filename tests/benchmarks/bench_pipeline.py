@@ -37,6 +37,8 @@ import duckdb
 import httpx
 import yaml
 
+from connector.mapping.mapper import Mapper
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 CLI_KINTONE = REPO / "tests" / "official" / "node_modules" / ".bin" / "cli-kintone"
@@ -58,27 +60,47 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     "email": _TEXT,
     "phone": _TEXT,
     "zip": _TEXT,
-    "prefecture": {"type": "DROP_DOWN", "required": False, "defaultValue": "",
-                   "options": _options("Tokyo", "Osaka", "Aichi", "Fukuoka")},  # fmt: skip
+    "prefecture": {
+        "type": "DROP_DOWN",
+        "required": False,
+        "defaultValue": "",
+        "options": _options("Tokyo", "Osaka", "Aichi", "Fukuoka"),
+    },  # fmt: skip
     "city": _TEXT,
     "address": {"type": "MULTI_LINE_TEXT", "required": False, "defaultValue": ""},
     "company": _TEXT,
     "department": _TEXT,
     "title": _TEXT,
-    "status": {"type": "RADIO_BUTTON", "required": False, "defaultValue": "active",
-               "options": _options("active", "dormant", "closed")},  # fmt: skip
-    "rank": {"type": "DROP_DOWN", "required": False, "defaultValue": "",
-             "options": _options("A", "B", "C")},  # fmt: skip
+    "status": {
+        "type": "RADIO_BUTTON",
+        "required": False,
+        "defaultValue": "active",
+        "options": _options("active", "dormant", "closed"),
+    },  # fmt: skip
+    "rank": {
+        "type": "DROP_DOWN",
+        "required": False,
+        "defaultValue": "",
+        "options": _options("A", "B", "C"),
+    },  # fmt: skip
     "credit_limit": _NUMBER,
     "balance": _NUMBER,
     "signed_up": {"type": "DATE", "required": False, "unique": False, "defaultValue": ""},
     "last_order": {"type": "DATETIME", "required": False, "unique": False, "defaultValue": ""},
-    "tags": {"type": "CHECK_BOX", "required": False, "defaultValue": [],
-             "options": _options("vip", "new", "b2b")},  # fmt: skip
+    "tags": {
+        "type": "CHECK_BOX",
+        "required": False,
+        "defaultValue": [],
+        "options": _options("vip", "new", "b2b"),
+    },  # fmt: skip
     "notes": {"type": "MULTI_LINE_TEXT", "required": False, "defaultValue": ""},
     "contacts": {
         "type": "SUBTABLE",
-        "fields": {"contact_name": _TEXT, "contact_phone": _TEXT, "since": {**_TEXT, "type": "DATE"}},
+        "fields": {
+            "contact_name": _TEXT,
+            "contact_phone": _TEXT,
+            "since": {**_TEXT, "type": "DATE"},
+        },
     },
 }
 COLUMNS = [code for code in PROPERTIES if code != "contacts"]
@@ -145,8 +167,11 @@ def project_in(root: Path, base_url: str, concurrency: int) -> None:
         "subtables": {
             "contacts": {
                 "source": {"table": "contacts", "parent_key": ["code"], "order_by": ["line_no"]},
-                "fields": {"contact_name": "contact_name", "contact_phone": "contact_phone",
-                           "since": "since"},  # fmt: skip
+                "fields": {
+                    "contact_name": "contact_name",
+                    "contact_phone": "contact_phone",
+                    "since": "since",
+                },  # fmt: skip
             }
         },
     }
@@ -249,9 +274,44 @@ def measured(argv: list[str], cwd: Path, env: dict[str, str], emulator: Emulator
     }
 
 
+def stages(root: Path, env: dict[str, str], limit: int) -> None:
+    """Reading alone (the source's streaming read, children merged in) and mapping alone, on
+    one core, over the first `limit` rows: the floors under a re-run and under the writes."""
+    from connector.config import load_project
+    from connector.job import open_job
+    from connector.runner import rows_of
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        project = load_project(root / "kintone-sync.yaml")
+        job = open_job(project, "customers", env=env)
+    finally:
+        os.chdir(cwd)
+    try:
+        mapper = Mapper(job.spec, job.form, base_dir=root)
+        started = time.process_time()
+        pairs = []
+        for pair in rows_of(job.source, job.children):
+            pairs.append(pair)
+            if len(pairs) >= limit:
+                break
+        read = time.process_time() - started
+        started = time.perf_counter()
+        for row, children in pairs:
+            mapper.map(row, children)
+        mapped = time.perf_counter() - started
+    finally:
+        job.close()
+    n = len(pairs)
+    print(f"  bare read (SqlSource, children merged): {n:,} rows, {read:.2f} s CPU")
+    print(f"  mapping alone, one thread: {n:,} rows in {mapped:.2f} s = {n / mapped:,.0f} rows/s")
+
+
 def show(name: str, rows: int, run: dict[str, Any]) -> None:
     print(
-        f"  {name}: exit {run['exit']}, {run['wall']:.1f} s wall, {rows / run['wall']:,.0f} rows/s, "
+        f"  {name}: exit {run['exit']}, {run['wall']:.1f} s wall, "
+        f"{rows / run['wall']:,.0f} rows/s, "
         f"CPU {run['cpu']:.1f} s, peak RSS {run['rss_mib']:.0f} MiB, emulator CPU "
         f"{run['emulator_cpu']:.1f} s ({run['emulator_cpu'] / run['wall']:.0%} of wall)"
     )
@@ -265,7 +325,8 @@ def main() -> None:
     parser.add_argument("--per-record-ms", type=float, default=2.0)
     parser.add_argument("--cli", action="store_true", help="also run cli-kintone")
     parser.add_argument("--rerun", action="store_true", help="also run again, unchanged")
-    parser.add_argument("--profile", type=Path, help="run the connector under pyinstrument")
+    parser.add_argument("--stages", type=int, default=0, help="time reading, mapping N rows")
+    parser.add_argument("--profile", type=Path, help="py-spy stacks of the run to this file")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -283,7 +344,9 @@ def main() -> None:
             project_in(root, emulator.base, args.concurrency)
             argv = [str(VENV_BIN / "kintone-sync"), "run", "customers", "--output", "json"]
             if args.profile:
-                argv = [str(VENV_BIN / "pyinstrument"), "-o", str(args.profile), "-r", "html",
+                # py-spy samples every thread (the job and its writes run in threads of their own).
+                py_spy = str(VENV_BIN / "py-spy")
+                argv = [py_spy, "record", "-o", str(args.profile), "-f", "raw", "-r", "200", "--",
                         *argv]  # fmt: skip
             run = measured(argv, root, env, emulator)
             stats = emulator.stats()
@@ -301,6 +364,8 @@ def main() -> None:
             if args.rerun:
                 again = measured(argv, root, env, emulator)
                 show("kintone-sync unchanged re-run", args.rows, again)
+            if args.stages:
+                stages(root, env, args.stages)
         finally:
             emulator.close()
         if args.cli:
@@ -323,7 +388,8 @@ def main() -> None:
             print(f"    cli-kintone requests: {json.dumps(landed['endpoints'], sort_keys=True)}")
             print(
                 f"  ratios, kintone-sync / cli-kintone: rows/s {cli['wall'] / run['wall']:.2f}x, "
-                f"CPU {run['cpu'] / cli['cpu']:.2f}x, peak RSS {run['rss_mib'] / cli['rss_mib']:.2f}x"
+                f"CPU {run['cpu'] / cli['cpu']:.2f}x, "
+                f"peak RSS {run['rss_mib'] / cli['rss_mib']:.2f}x"
             )
 
 
