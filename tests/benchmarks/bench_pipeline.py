@@ -274,6 +274,45 @@ def measured(argv: list[str], cwd: Path, env: dict[str, str], emulator: Emulator
     }
 
 
+def one_bulk(root: Path, env: dict[str, str], base: str) -> float:
+    """Seconds one full bulkRequest takes alone: the first 2,000 rows mapped by the connector
+    and upserted again (same values, same work for the emulator), as the writer sends them."""
+    from connector.config import load_project
+    from connector.job import open_job
+    from connector.kintone.limits import RECORDS_PER_WRITE
+    from connector.runner import rows_of
+
+    project = load_project(root / "kintone-sync.yaml")
+    job = open_job(project, "customers", env=env)
+    try:
+        mapper = Mapper(job.spec, job.form, base_dir=root)
+        records = []
+        for row, children in rows_of(job.source, job.children):
+            out = mapper.map(row, children)
+            assert not isinstance(out, list)
+            records.append({"updateKey": {"field": "code", "value": out.key_value},
+                            "record": out.record})  # fmt: skip
+            if len(records) == BULK_RECORDS:
+                break
+    finally:
+        job.close()
+    requests = [
+        {
+            "method": "PUT",
+            "api": "/k/v1/records.json",
+            "payload": {"app": 1, "upsert": True, "records": records[i : i + RECORDS_PER_WRITE]},
+        }
+        for i in range(0, len(records), RECORDS_PER_WRITE)
+    ]
+    body = json.dumps({"requests": requests}, default=str)
+    headers = {"X-Cybozu-API-Token": TOKEN, "Content-Type": "application/json"}
+    started = time.perf_counter()
+    answer = httpx.post(f"{base}/k/v1/bulkRequest.json", content=body, headers=headers, timeout=60)
+    seconds = time.perf_counter() - started
+    assert answer.status_code == 200, answer.text[:500]
+    return seconds
+
+
 def stages(root: Path, env: dict[str, str], limit: int) -> None:
     """Reading alone (the source's streaming read, children merged in) and mapping alone, on
     one core, over the first `limit` rows: the floors under a re-run and under the writes."""
@@ -297,15 +336,20 @@ def stages(root: Path, env: dict[str, str], limit: int) -> None:
             if len(pairs) >= limit:
                 break
         read = time.process_time() - started
-        started = time.perf_counter()
-        for row, children in pairs:
-            mapper.map(row, children)
-        mapped = time.perf_counter() - started
+        mapped = math.inf
+        for _ in range(3):  # the best of three: the machine is shared
+            started = time.perf_counter()
+            for row, children in pairs:
+                mapper.map(row, children)
+            mapped = min(mapped, time.perf_counter() - started)
     finally:
         job.close()
     n = len(pairs)
     print(f"  bare read (SqlSource, children merged): {n:,} rows, {read:.2f} s CPU")
-    print(f"  mapping alone, one thread: {n:,} rows in {mapped:.2f} s = {n / mapped:,.0f} rows/s")
+    print(
+        f"  mapping alone, one thread, best of 3: {n:,} rows in {mapped:.2f} s = "
+        f"{n / mapped:,.0f} rows/s"
+    )
 
 
 def show(name: str, rows: int, run: dict[str, Any]) -> None:
@@ -354,10 +398,22 @@ def main() -> None:
             one = (args.latency_ms + BULK_RECORDS * args.per_record_ms) / 1000
             model = math.ceil(bulks / args.concurrency) * one
             show("kintone-sync cold", args.rows, run)
+            rounds = math.ceil(bulks / args.concurrency)
             print(
                 f"    {bulks} bulkRequests; model limit {model:.1f} s "
-                f"(ceil({bulks}/{args.concurrency}) x {one:.2f} s); "
+                f"(ceil({bulks}/{args.concurrency}) x {one:.2f} s of latency); "
                 f"efficiency {model / run['wall']:.2f}"
+            )
+            cwd = os.getcwd()
+            os.chdir(root)
+            try:
+                alone = one_bulk(root, env, emulator.base)
+            finally:
+                os.chdir(cwd)
+            print(
+                f"    one full bulkRequest alone takes {alone:.2f} s (latency, the emulator's "
+                f"work, encoding): limit {rounds * alone:.1f} s, "
+                f"efficiency {rounds * alone / run['wall']:.2f}"
             )
             if run["exit"] != 0:
                 print(run["output"][-2000:])
