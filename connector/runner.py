@@ -817,7 +817,7 @@ def _payload_hash(app: int | str, key_field: str | None, out: Outgoing) -> str:
 
 
 def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=_plain, ensure_ascii=False)
+    text = _DIGEST_JSON.encode(value)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -825,6 +825,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, FileUpload):
         return {"name": value.name, "sha256": hashlib.sha256(value.data).hexdigest()}
     return str(value)
+
+
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=_plain, ensure_ascii=False)
+"""What `json.dumps` with these options builds on every call, built once: the same text."""
 
 
 def _encode(value: Any) -> str | None:
