@@ -156,7 +156,9 @@ class RecordWriter:
         requests = self._requests(ready)
         step = REQUESTS_PER_BULK if self.use_bulk else 1
         groups = [requests[i : i + step] for i in range(0, len(requests), step)]
-        while groups and (self.concurrency <= 1 or len(groups) == 1 or self._refusing):
+        while groups and (
+            self.concurrency <= 1 or len(groups) == 1 or (self._refusing and _checked(groups[0]))
+        ):
             result.extend(self._send_group(groups.pop(0)))
             if result.error is not None:
                 return result
@@ -172,11 +174,19 @@ class RecordWriter:
     def _send_group(self, group: list[_Request]) -> WriteResult:
         """Send one group; `write` may run in several threads at once (a pipelined run).
 
-        Groups go one at a time, alone, until one lands without a refused call: the values
-        Kintone named are then known before the other groups go, concurrently, so each bad
-        value costs one failed request, not one per group in flight.
+        Groups carrying values Kintone checks by value (users, organizations, groups, lookup
+        values: `Outgoing.refs`) go one at a time, alone, until one lands without a refused
+        call: the values Kintone named are then known before the other groups go,
+        concurrently, so each bad value costs one failed request, not one per group in flight.
+        A group carrying none of them can neither learn nor lose anything, and never waits.
         """
         part = WriteResult()
+        if not _checked(group):
+            try:
+                self._send(group, part)
+            except KintoneError as exc:
+                part.error = exc
+            return part
         with self._gate:
             while self._in_flight and (self._refusing or self._alone):
                 self._gate.wait()
@@ -624,6 +634,11 @@ def _refusal(key: RowKey, field_code: str | None, exc: KintoneError) -> Refusal:
 def _quote(value: Any) -> str:
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+def _checked(group: Sequence[_Request]) -> bool:
+    """Whether a group holds a value Kintone may refuse by value (a user code, a lookup value)."""
+    return any(row.refs for request in group for row in request.rows)
 
 
 def _key_text(value: Any) -> str:
