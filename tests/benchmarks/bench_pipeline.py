@@ -1,7 +1,7 @@
 """Benchmark: a cold upsert of a 20-field table with a subtable under Kintone-like latency.
 
 Run: python tests/benchmarks/bench_pipeline.py [--rows 100000] [--concurrency 4] [--cli]
-     [--rerun] [--latency-ms 100] [--per-record-ms 2]
+     [--rerun] [--stages N] [--profile FILE] [--latency-ms 100] [--per-record-ms 2]
 
 A DuckDB warehouse of `--rows` customers (20 columns) with one or two contacts each (a SUBTABLE
 of three fields) is upserted by `kintone-sync run customers` in a subprocess into an emulator
@@ -15,7 +15,9 @@ served by another subprocess, with a latency of `--latency-ms` per request plus
 
 `--cli` runs cli-kintone (`record import --update-key code`) with the same rows as CSV against a
 fresh emulator with the same latency, and prints the ratios. `--rerun` runs the connector again
-on the unchanged warehouse and reports its time.
+on the unchanged warehouse and reports its time. `--stages N` times a bare read of every row
+and the mapping of N rows on one thread. `--profile FILE` records the run with py-spy (every
+thread, collapsed stacks).
 """
 
 from __future__ import annotations
