@@ -167,6 +167,10 @@ class _Run:
         self.writer: Writer | None = None
         self.inflight: InFlight[_Ticket, WriteResult] | None = None
         """Writes sent and not yet recorded; a run's batches overlap with them."""
+        self.queued: list[Outgoing] = []
+        """Decided writes waiting to fill a bulkRequest: sparse changes share the calls."""
+        self.queued_rows: dict[str, Candidate] = {}
+        self.queued_released: list[int] = []
         self.progress: Callable[[SyncReport], None] | None = None
         """Called with the report after each batch."""
         self.stop: threading.Event | None = None
@@ -391,7 +395,9 @@ class _Run:
         matches = [c.match for c in candidates if c.match is not None]
         claims = rows.claims(self.scope, matches, self.mark, plan=self.dry_run)
         if self.inflight is not None and any(
-            h.row_id in self.inflight.rows for held in claims.values() for h in held
+            h.row_id in self.inflight.rows or h.row_id in self.queued_rows
+            for held in claims.values()
+            for h in held
         ):
             # A row in flight holds a value this batch wants: once its write is recorded, the
             # state says where the value went, as it would have with no write in flight.
@@ -473,9 +479,6 @@ class _Run:
                 _count(report, self.writer.plan(writes), dry_run=True)
             self._show_progress()
             return
-        if pipelined and self.inflight is not None:
-            self._ended(self.inflight.room())
-        # Checked once the window has room, right before this batch's write.
         if self.lock is not None:
             self.lock.check()
         rows.mark_seen(scope, [k.id for k in decided.unchanged], run)
@@ -484,6 +487,13 @@ class _Run:
         writes = self._check_conflicts(decided.writes, known)
         if decided.check_landed:
             writes += self._landed_earlier(decided.check_landed)
+        if writes and pipelined and self.inflight is not None:
+            self.queued += writes
+            self.queued_rows.update((o.key.id, by_key[o.key.id]) for o in writes)
+            self.queued_released += decided.released
+            while len(self.queued) >= BATCH:
+                self._send_queued()
+            return
         if writes:
             _, child_total = self.totals
             diff.check_cap(
@@ -496,22 +506,50 @@ class _Run:
             )
             rows.mark_pending(scope, [o.key for o in writes], run)
             ticket = _Ticket(by_key, writes, decided.released)
-            if pipelined and self.inflight is not None:
-                writer = self.writer
-                ids = frozenset(o.key.id for o in writes)
-                self.inflight.submit(lambda: writer.write(writes), ticket, ids)
-            else:
-                self._ended([Sent(ticket, self.writer.write(writes))])
+            self._ended([Sent(ticket, self.writer.write(writes))])
             return
         if decided.released:
             rows.release(scope, decided.released, run, "the row now names another record")
         self._progressed()
 
+    def _send_queued(self) -> None:
+        """Send up to one bulkRequest of the queued writes, once the window has room."""
+        assert self.inflight is not None
+        assert self.writer is not None
+        writes, self.queued = self.queued[:BATCH], self.queued[BATCH:]
+        by_key = {o.key.id: self.queued_rows.pop(o.key.id) for o in writes}
+        released, self.queued_released = (
+            (self.queued_released, []) if not self.queued else ([], self.queued_released)
+        )
+        self._ended(self.inflight.room())
+        # Checked once the window has room, right before the write.
+        if self.lock is not None:
+            self.lock.check()
+        _, child_total = self.totals
+        diff.check_cap(
+            self.job.name,
+            "table rows",
+            self.child_rows_removed,
+            child_total,
+            self.job.spec.max_delete_share,
+            force=self.force,
+        )
+        self.state.rows.mark_pending(self.scope, [o.key for o in writes], self.mark)
+        writer = self.writer
+        ids = frozenset(by_key)
+        self.inflight.submit(lambda: writer.write(writes), _Ticket(by_key, writes, released), ids)
+
     def _drain(self, *, raising: bool = True) -> None:
-        """Wait for the writes in flight and record them all; then raise the first error one
-        of them met (unless the run is already failing for another reason)."""
+        """Send the queued writes, wait for the writes in flight and record them all; then
+        raise the first error one of them met. When the run is already failing
+        (`raising=False`), queued writes are dropped: not marked, they are sent next run."""
         if self.inflight is None:
             return
+        if raising:
+            while self.queued:
+                self._send_queued()
+        else:
+            self.queued, self.queued_rows, self.queued_released = [], {}, []
         failed: list[KintoneSyncError] = []
         for sent in self.inflight.drain():
             try:

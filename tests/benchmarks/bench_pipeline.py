@@ -15,7 +15,8 @@ served by another subprocess, with a latency of `--latency-ms` per request plus
 
 `--cli` runs cli-kintone (`record import --update-key code`) with the same rows as CSV against a
 fresh emulator with the same latency, and prints the ratios. `--rerun` runs the connector again
-on the unchanged warehouse and reports its time. `--stages N` times a bare read of every row
+on the unchanged warehouse and reports its time; `--change PCT` changes PCT% of the rows and
+runs again, counting the bulkRequests. `--stages N` times a bare read of every row
 and the mapping of N rows on one thread. `--profile FILE` records the run with py-spy (every
 thread, collapsed stacks).
 """
@@ -246,9 +247,6 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.base}/_emulator/stats", timeout=600).json())
 
-    def reset_stats(self) -> None:
-        httpx.post(f"{self.base}/_emulator/stats/reset", timeout=60)
-
     def close(self) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
@@ -371,6 +369,7 @@ def main() -> None:
     parser.add_argument("--per-record-ms", type=float, default=2.0)
     parser.add_argument("--cli", action="store_true", help="also run cli-kintone")
     parser.add_argument("--rerun", action="store_true", help="also run again, unchanged")
+    parser.add_argument("--change", type=float, default=0, help="re-run with PCT%% changed")
     parser.add_argument("--stages", type=int, default=0, help="time reading every row, mapping N")
     parser.add_argument("--profile", type=Path, help="py-spy stacks of the run to this file")
     args = parser.parse_args()
@@ -422,6 +421,19 @@ def main() -> None:
             if args.rerun:
                 again = measured(argv, root, env, emulator)
                 show("kintone-sync unchanged re-run", args.rows, again)
+            if args.change:
+                every = round(100 / args.change)
+                with duckdb.connect(str(root / "warehouse.duckdb")) as con:
+                    con.execute(
+                        "UPDATE customers SET notes = notes || ' (changed)' "
+                        f"WHERE CAST(substr(code, 3) AS INTEGER) % {every} = 0"
+                    )
+                bulk = "POST /k/v1/bulkRequest.json"
+                before = emulator.stats()["endpoints"].get(bulk, 0)
+                changed = measured(argv, root, env, emulator)
+                bulks = emulator.stats()["endpoints"].get(bulk, 0) - before
+                show(f"kintone-sync re-run, {args.change:g}% changed", args.rows, changed)
+                print(f"    {bulks} bulkRequests for {args.rows // every:,} changed rows")
             if args.stages:
                 stages(root, env, args.stages)
         finally:
