@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,7 @@ from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
 from connector.kintone.writer import WriteResult
 from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Outgoing, Refusal, Row
+from connector.pipeline import InFlight, Sent
 from connector.report import SyncReport
 from connector.source import SqlSource
 from connector.state import Lock, RowState, Scope, StateStore
@@ -164,6 +165,12 @@ class _Run:
         self.totals = (0, 0)
         self.lock: Lock | None = None
         self.writer: Writer | None = None
+        self.inflight: InFlight[_Ticket, WriteResult] | None = None
+        """Writes sent and not yet recorded; a run's batches overlap with them."""
+        self.queued: list[Outgoing] = []
+        """Decided writes waiting to fill a bulkRequest: sparse changes share the calls."""
+        self.queued_rows: dict[str, Candidate] = {}
+        self.queued_released: list[int] = []
         self.progress: Callable[[SyncReport], None] | None = None
         """Called with the report after each batch."""
         self.stop: threading.Event | None = None
@@ -336,7 +343,22 @@ class _Run:
             self.report.rows_expected = None
         cursor = self.job.spec.source.cursor
         assert self.writer is not None
-        window = BATCH * self.writer.concurrency
+        # USER tables keep one write at a time: organizations go parents first, and list
+        # writers keep their ledger in the state store.
+        if not self.dry_run and self.job.spec.user_table is None:
+            self.inflight = InFlight(self.writer.concurrency)
+        try:
+            self._read_all(source, cursor)
+        except BaseException:
+            self._drain(raising=False)
+            raise
+        finally:
+            if self.inflight is not None:
+                self.inflight.close()
+        return incremental
+
+    def _read_all(self, source: SqlSource, cursor: str | None) -> None:
+        """Every row, in batches of one bulkRequest's worth; writes stay in flight meanwhile."""
         mapped: list[Outgoing] = []
         refused: list[Refusal] = []
         for row, children in rows_of(source, self.job.children):
@@ -350,18 +372,19 @@ class _Run:
                 refused += out
             else:
                 mapped.append(out)
-            if len(mapped) + len(refused) >= window:
+            if len(mapped) + len(refused) >= BATCH:
                 self._batch(mapped, refused)
                 mapped, refused = [], []
                 if self.stop is not None and self.stop.is_set():
+                    self._drain()
                     self.report.stopped = True
                     self.report.warnings.append(
                         f"asked to stop, the run ended after {self.report.rows_read:,} rows; "
                         "the next run carries on"
                     )
-                    return incremental
+                    return
         self._batch(mapped, refused)
-        return incremental
+        self._drain()
 
     def _batch(self, mapped: Sequence[Outgoing], refused: Sequence[Refusal]) -> None:
         """Diff a batch against the state, then write and record what the diff decided."""
@@ -369,15 +392,20 @@ class _Run:
         candidates = [
             Candidate(o, _payload_hash(self.job.app, self.job.spec.key, o)) for o in mapped
         ]
+        matches = [c.match for c in candidates if c.match is not None]
+        claims = rows.claims(self.scope, matches, self.mark, plan=self.dry_run)
+        if self.inflight is not None and any(
+            h.row_id in self.inflight.rows or h.row_id in self.queued_rows
+            for held in claims.values()
+            for h in held
+        ):
+            # A row in flight holds a value this batch wants: once its write is recorded, the
+            # state says where the value went, as it would have with no write in flight.
+            self._drain()
+            claims = rows.claims(self.scope, matches, self.mark, plan=self.dry_run)
         known = rows.get(self.scope, [c.key.id for c in candidates])
-        claims = rows.claims(
-            self.scope,
-            [c.match for c in candidates if c.match is not None],
-            self.mark,
-            plan=self.dry_run,
-        )
         decided = diff.decide(candidates, known, claims, self.policy)
-        self._apply(decided, refused, candidates, known)
+        self._apply(decided, refused, candidates, known, pipelined=True)
 
     def _end_of_rows(self, *, deleting: bool) -> None:
         """Every row is read: delete what left the source, then decide the rows that waited.
@@ -421,6 +449,7 @@ class _Run:
                 self._refuse([diff.swapped(c) for c in waiting])
                 return
             self._apply(decided, [], waiting, known)
+            self._drain()
 
     def _apply(
         self,
@@ -428,7 +457,11 @@ class _Run:
         refused: Sequence[Refusal],
         candidates: Sequence[Candidate],
         known: Mapping[str, RowState],
+        *,
+        pipelined: bool = False,
     ) -> None:
+        """Record what needs no write, and send the writes; with `pipelined`, the writes may
+        still be in flight on return, and are recorded as they end."""
         report, rows, scope, run = self.report, self.state.rows, self.scope, self.mark
         assert self.writer is not None
         refusals = [*refused, *decided.refused]
@@ -454,6 +487,13 @@ class _Run:
         writes = self._check_conflicts(decided.writes, known)
         if decided.check_landed:
             writes += self._landed_earlier(decided.check_landed)
+        if writes and pipelined and self.inflight is not None:
+            self.queued += writes
+            self.queued_rows.update((o.key.id, by_key[o.key.id]) for o in writes)
+            self.queued_released += decided.released
+            while len(self.queued) >= BATCH:
+                self._send_queued()
+            return
         if writes:
             _, child_total = self.totals
             diff.check_cap(
@@ -465,16 +505,93 @@ class _Run:
                 force=self.force,
             )
             rows.mark_pending(scope, [o.key for o in writes], run)
-            result = self.writer.write(writes)
-            if result.missing:
-                result.extend(self._recreate(result.missing, by_key))
-            self._record(result, by_key, writes)
-            if result.error is not None:
-                raise result.error
+            ticket = _Ticket(by_key, writes, decided.released)
+            self._ended([Sent(ticket, self.writer.write(writes))])
+            return
         if decided.released:
             rows.release(scope, decided.released, run, "the row now names another record")
+        self._progressed()
+
+    def _send_queued(self) -> None:
+        """Send up to one bulkRequest of the queued writes, once the window has room."""
+        assert self.inflight is not None
+        assert self.writer is not None
+        writes, self.queued = self.queued[:BATCH], self.queued[BATCH:]
+        by_key = {o.key.id: self.queued_rows.pop(o.key.id) for o in writes}
+        released, self.queued_released = (
+            (self.queued_released, []) if not self.queued else ([], self.queued_released)
+        )
+        self._ended(self.inflight.room())
+        # Checked once the window has room, right before the write.
+        if self.lock is not None:
+            self.lock.check()
+        _, child_total = self.totals
+        diff.check_cap(
+            self.job.name,
+            "table rows",
+            self.child_rows_removed,
+            child_total,
+            self.job.spec.max_delete_share,
+            force=self.force,
+        )
+        self.state.rows.mark_pending(self.scope, [o.key for o in writes], self.mark)
+        writer = self.writer
+        ids = frozenset(by_key)
+        self.inflight.submit(lambda: writer.write(writes), _Ticket(by_key, writes, released), ids)
+
+    def _drain(self, *, raising: bool = True) -> None:
+        """Send the queued writes, wait for the writes in flight and record them all; then
+        raise the first error one of them met. When the run is already failing
+        (`raising=False`), queued writes are dropped: not marked, they are sent next run."""
+        if self.inflight is None:
+            return
+        if raising:
+            while self.queued:
+                self._send_queued()
+        else:
+            self.queued, self.queued_rows, self.queued_released = [], {}, []
+        failed: list[KintoneSyncError] = []
+        for sent in self.inflight.drain():
+            try:
+                self._ended([sent])
+            except KintoneSyncError as exc:
+                failed.append(exc)
+        if failed and raising:
+            raise failed[0]
+
+    def _ended(self, sent: Sequence[Sent[_Ticket, WriteResult]]) -> None:
+        """Record writes that ended; a write that met an error stops the run once the other
+        writes in flight are recorded too.
+
+        Raises:
+            KintoneError: a write met an error about a whole call.
+        """
+        error: KintoneSyncError | None = None
+        for item in sent:
+            try:
+                self._record_sent(item.ticket, item.answer)
+            except KintoneSyncError as exc:
+                error = error or exc
+        if error is not None:
+            self._drain(raising=False)
+            raise error
+
+    def _record_sent(self, ticket: _Ticket, result: WriteResult) -> None:
+        if result.missing:
+            result.extend(self._recreate(result.missing, ticket.by_key))
+        self._record(result, ticket.by_key, ticket.writes)
+        if result.error is not None:
+            raise result.error
+        if ticket.released:
+            self.state.rows.release(
+                self.scope, ticket.released, self.mark, "the row now names another record"
+            )
+        self._progressed()
+
+    def _progressed(self) -> None:
+        report = self.report
         self._record_usage()
-        self.state.log.progress(run, report.as_dict(refusals=False))
+        self.state.log.progress(self.mark, report.as_dict(refusals=False))
         self._show_progress()
         log.info(
             "%s: %d rows read; %d inserted, %d updated, %d unchanged, %d refused; %d API calls",
@@ -700,6 +817,15 @@ class _Run:
             self.report.warnings.append(message)
 
 
+@dataclass(frozen=True)
+class _Ticket:
+    """What recording a write needs once it ends."""
+
+    by_key: Mapping[str, Candidate]
+    writes: Sequence[Outgoing]
+    released: Sequence[Any]
+
+
 def rows_of(
     source: SqlSource, children: Mapping[str, SqlSource]
 ) -> Iterator[tuple[Row, Mapping[str, Sequence[Row]]]]:
@@ -729,7 +855,7 @@ def _payload_hash(app: int | str, key_field: str | None, out: Outgoing) -> str:
 
 
 def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=_plain, ensure_ascii=False)
+    text = _DIGEST_JSON.encode(value)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -737,6 +863,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, FileUpload):
         return {"name": value.name, "sha256": hashlib.sha256(value.data).hexdigest()}
     return str(value)
+
+
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=_plain, ensure_ascii=False)
+"""What `json.dumps` with these options builds on every call, built once: the same text."""
 
 
 def _encode(value: Any) -> str | None:

@@ -132,8 +132,12 @@ class RecordWriter:
         self._bad_values: dict[tuple[str, str], KintoneError] = {}
         """(kind, value) Kintone refused, with its error: later rows carrying it are refused."""
         self._lock = threading.Lock()
+        self._gate = threading.Condition()
         self._refusing = True
-        """Whether the last group sent alone had a call refused."""
+        """Whether groups go alone: at the start of a run, and after a group had a call refused,
+        until one lands without a refusal."""
+        self._in_flight = 0
+        self._alone = False
 
     def write(self, batch: Sequence[Outgoing]) -> WriteResult:
         """Write a batch; refused rows are reported, the rest land.
@@ -152,11 +156,9 @@ class RecordWriter:
         requests = self._requests(ready)
         step = REQUESTS_PER_BULK if self.use_bulk else 1
         groups = [requests[i : i + step] for i in range(0, len(requests), step)]
-        # Groups go one at a time until one lands without a refused call: the values Kintone
-        # named are then known before the other groups go, concurrently, so each bad value
-        # costs one failed request, not one per group in flight.
-        self._refusing = True
-        while groups and (self.concurrency <= 1 or len(groups) == 1 or self._refusing):
+        while groups and (
+            self.concurrency <= 1 or len(groups) == 1 or (self._refusing and _checked(groups[0]))
+        ):
             result.extend(self._send_group(groups.pop(0)))
             if result.error is not None:
                 return result
@@ -170,12 +172,37 @@ class RecordWriter:
         return result
 
     def _send_group(self, group: list[_Request]) -> WriteResult:
+        """Send one group; `write` may run in several threads at once (a pipelined run).
+
+        Groups carrying values Kintone checks by value (users, organizations, groups, lookup
+        values: `Outgoing.refs`) go one at a time, alone, until one lands without a refused
+        call: the values Kintone named are then known before the other groups go,
+        concurrently, so each bad value costs one failed request, not one per group in flight.
+        A group carrying none of them can neither learn nor lose anything, and never waits.
+        """
         part = WriteResult()
-        self._refusing = False
+        if not _checked(group):
+            try:
+                self._send(group, part)
+            except KintoneError as exc:
+                part.error = exc
+            return part
+        with self._gate:
+            while self._in_flight and (self._refusing or self._alone):
+                self._gate.wait()
+            self._alone = self._refusing
+            self._in_flight += 1
+        refused = False
         try:
-            self._send(group, part)
+            refused = self._send(group, part)
         except KintoneError as exc:
             part.error = exc
+        finally:
+            with self._gate:
+                self._in_flight -= 1
+                self._refusing = refused or (self._refusing and not self._alone)
+                self._alone = False
+                self._gate.notify_all()
         return part
 
     def delete(self, record_ids: Sequence[int]) -> list[int]:
@@ -330,7 +357,7 @@ class RecordWriter:
             payload["upsert"] = True
         return payload
 
-    def _send(self, requests: list[_Request], result: WriteResult) -> None:
+    def _send(self, requests: list[_Request], result: WriteResult) -> bool:
         """Send requests as one bulkRequest (or one call); when Kintone refuses a row, take it
         out and send the rest again.
 
@@ -340,6 +367,7 @@ class RecordWriter:
         go on without the failing one, which is narrowed down alone, split in up to 20 parts.
         """
         work = deque([_Attempt([r for r in requests if r.rows])])
+        refused = False
         while work:
             attempt = work.popleft()
             pending = self._without_bad_values(attempt.requests, result)
@@ -368,11 +396,12 @@ class RecordWriter:
                     # Not a refusal: a record sent by $id is gone; its row is set aside.
                     work.appendleft(_Attempt(self._drop_missing(pending, exc, result)))
                     continue
-                self._refusing = True
+                refused = True
                 work.extendleft(reversed(self._isolate(pending, exc, result)))
                 continue
             for request, answer in zip(pending, answers, strict=True):
                 self._collect(request, answer, result)
+        return refused
 
     def _spend(self) -> bool:
         """Count one request spent isolating rows; False once the run's ceiling is reached."""
@@ -605,6 +634,11 @@ def _refusal(key: RowKey, field_code: str | None, exc: KintoneError) -> Refusal:
 def _quote(value: Any) -> str:
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+def _checked(group: Sequence[_Request]) -> bool:
+    """Whether a group holds a value Kintone may refuse by value (a user code, a lookup value)."""
+    return any(row.refs for request in group for row in request.rows)
 
 
 def _key_text(value: Any) -> str:

@@ -33,6 +33,10 @@ _TEXT_LIMITED = frozenset({FieldType.SINGLE_LINE_TEXT, FieldType.LINK})
 Row = Mapping[str, Any]
 
 
+_KEY_JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+"""What `json.dumps` with these options builds on every call, built once."""
+
+
 @dataclass(frozen=True)
 class RowKey:
     """A source row's primary key, computed once: its values, their text and the text's digest.
@@ -47,7 +51,7 @@ class RowKey:
 
     @classmethod
     def of(cls, values: Sequence[Any]) -> RowKey:
-        text = json.dumps(list(values), default=str, ensure_ascii=False, separators=(",", ":"))
+        text = _KEY_JSON.encode(list(values))
         return cls(tuple(values), text, hashlib.sha256(text.encode()).hexdigest()[:32])
 
     def __str__(self) -> str:
@@ -137,6 +141,8 @@ class Mapper:
             s.kind for slots in self.tables.values() for s in slots
         )
         """Whether some field holds values only Kintone can check (users, lookups...)."""
+        self._steps = [(s.code, s.source.column, s, s.convert, s.insert_only) for s in self.slots]
+        """Each slot's parts as a tuple: `map` runs per row and field, attributes cost there."""
 
     def _slot(self, code: str, fm: FieldMap, f: Field | None, form: Form) -> _Slot:
         if code == RECORD_ID:
@@ -179,15 +185,18 @@ class Mapper:
         key = RowKey.of([row[c] for c in self.primary_key])
         refusals: list[Refusal] = []
         record: dict[str, Any] = {}
-        for slot in self.slots:
+        for code, column, slot, convert, insert_only in self._steps:
             try:
-                value = slot.convert(pick(slot.source, row))
+                # A plain column, read in place: `pick` is for templates, constants and errors.
+                value = convert(
+                    row[column] if column is not None and column in row else pick(slot.source, row)
+                )
             except (ValueRejectedError, KeyError, ValueError) as exc:
-                refusals.append(Refusal(key, slot.code, "VALUE", _reason(exc)))
+                refusals.append(Refusal(key, code, "VALUE", _reason(exc)))
                 continue
-            if value is None and slot.insert_only:
+            if value is None and insert_only:
                 continue
-            record[slot.code] = {"value": value}
+            record[code] = {"value": value}
         for table_code, slots in self.tables.items():
             rows = children.get(table_code, ())
             if len(rows) > MAX_TABLE_ROWS:
@@ -248,8 +257,14 @@ def _table_rows(
     for index, child in enumerate(children):
         cells: dict[str, Any] = {}
         for slot in slots:
+            column = slot.source.column
             try:
-                cells[slot.code] = {"value": slot.convert(pick(slot.source, child))}
+                raw = (
+                    child[column]
+                    if column is not None and column in child
+                    else pick(slot.source, child)
+                )
+                cells[slot.code] = {"value": slot.convert(raw)}
             except (ValueRejectedError, KeyError, ValueError) as exc:
                 where = f"{table_code}[{index}].{slot.code}"
                 refusals.append(Refusal(key, where, "VALUE", _reason(exc)))

@@ -22,7 +22,9 @@ def _sync(context: AssetExecutionContext, job: str) -> dict[str, object]:
     if done.returncode not in (0, 3):
         raise RuntimeError(f"job {job}: kintone-sync exited {done.returncode}: {done.stderr}")
     report = json.loads(done.stdout)
-    context.add_output_metadata({k: report[k] for k in ("run_id", "inserted", "updated", "refused")})
+    context.add_output_metadata(
+        {k: report[k] for k in ("run_id", "inserted", "updated", "refused")}
+    )
     if done.returncode == 3:
         raise RuntimeError(f"job {job}: {report['refused']} rows refused; see kintone-sync rejects")
     return report

@@ -157,6 +157,7 @@ def test_progress_is_called_after_each_batch_with_the_estimate(
         http=kintone,
         progress=lambda r: seen.append((r.rows_read, r.inserted, r.rows_expected)),
     )
-    # 2,000 records a bulkRequest (20 requests of 100), one bulkRequest at a time.
-    assert seen == [(2000, 2000, 4500), (4000, 4000, 4500), (4500, 4500, 4500)]
+    # 2,000 records a bulkRequest (20 requests of 100), one bulkRequest in flight: each is
+    # recorded once the next batch is read and decided (the run reads while a write is out).
+    assert seen == [(4000, 2000, 4500), (4500, 4000, 4500), (4500, 4500, 4500)]
     assert report.inserted == 4500

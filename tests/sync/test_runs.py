@@ -71,6 +71,23 @@ def test_only_changed_rows_are_sent(
     assert (full.updated, full.unchanged) == (1000, 0)
 
 
+def test_changes_spread_over_many_batches_share_one_bulk_request(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    sql(
+        project_dir,
+        "INSERT INTO customers (customer_id, full_name) "
+        "SELECT printf('D-%05d', i), 'Extra' FROM range(1, 9001) AS t(i)",
+    )
+    sync(project, "customers", http=kintone)
+    # One row in 1,000 changes: 10 rows across all five 2,000-row batches the run reads.
+    sql(project_dir, "UPDATE customers SET full_name = 'Changed' WHERE customer_id LIKE '%500'")
+    before = bulk_calls(kintone)
+    report = sync(project, "customers", http=kintone)
+    assert (report.updated, report.unchanged) == (10, 9990)
+    assert bulk_calls(kintone) - before == 1
+
+
 def test_a_changed_mapping_resends_the_rows_it_changes(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
