@@ -329,7 +329,15 @@ _text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 _line = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), max_size=20)
 _decimal = st.one_of(
     st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**15), max_value=10**15),
-    st.decimals(allow_nan=False, allow_infinity=False, places=12),
+    # Within 20 digits before the point: the emulator's default precision (30 digits, 10
+    # decimal places), which the mapper cannot know without the app's settings.
+    st.decimals(
+        allow_nan=False,
+        allow_infinity=False,
+        places=12,
+        min_value=-(10**20) + 1,
+        max_value=10**20 - 1,
+    ),
 )
 _zone: st.SearchStrategy[tzinfo | None] = st.sampled_from(
     [None, UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-7, minutes=-30))]
