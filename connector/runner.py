@@ -495,15 +495,7 @@ class _Run:
                 self._send_queued()
             return
         if writes:
-            _, child_total = self.totals
-            diff.check_cap(
-                self.job.name,
-                "table rows",
-                self.child_rows_removed,
-                child_total,
-                self.job.spec.max_delete_share,
-                force=self.force,
-            )
+            self._check_table_rows_cap()
             rows.mark_pending(scope, [o.key for o in writes], run)
             ticket = _Ticket(by_key, writes, decided.released)
             self._ended([Sent(ticket, self.writer.write(writes))])
@@ -511,6 +503,22 @@ class _Run:
         if decided.released:
             rows.release(scope, decided.released, run, "the row now names another record")
         self._progressed()
+
+    def _check_table_rows_cap(self) -> None:
+        """Before a write: the table rows the run's writes remove stay under the cap.
+
+        Raises:
+            DeleteCapError: past `max_delete_share` of the job's table rows, without --force.
+        """
+        _, child_total = self.totals
+        diff.check_cap(
+            self.job.name,
+            "table rows",
+            self.child_rows_removed,
+            child_total,
+            self.job.spec.max_delete_share,
+            force=self.force,
+        )
 
     def _send_queued(self) -> None:
         """Send up to one bulkRequest of the queued writes, once the window has room."""
@@ -525,15 +533,7 @@ class _Run:
         # Checked once the window has room, right before the write.
         if self.lock is not None:
             self.lock.check()
-        _, child_total = self.totals
-        diff.check_cap(
-            self.job.name,
-            "table rows",
-            self.child_rows_removed,
-            child_total,
-            self.job.spec.max_delete_share,
-            force=self.force,
-        )
+        self._check_table_rows_cap()
         self.state.rows.mark_pending(self.scope, [o.key for o in writes], self.mark)
         writer = self.writer
         ids = frozenset(by_key)
