@@ -75,13 +75,13 @@ def profile(
         if name in entry or clear:
             fields[name] = problems.text(f"{key}.{name}", entry.get(name), limit)
     if "locale" in entry or clear:
-        fields["locale"] = _choice(
+        fields["locale"] = choice(
             problems, f"{key}.locale", entry.get("locale"), (*LOCALES, "auto")
         )
         fields["locale"] = fields["locale"] or "auto"
     if "localNameLocale" in entry or clear:
         locale = entry.get("localNameLocale")
-        fields["localNameLocale"] = _choice(problems, f"{key}.localNameLocale", locale, LOCALES)
+        fields["localNameLocale"] = choice(problems, f"{key}.localNameLocale", locale, LOCALES)
     if "timezone" in entry or clear:
         fields["timezone"] = _timezone(problems, f"{key}.timezone", entry.get("timezone"))
     for name in ("birthDate", "joinDate"):
@@ -109,7 +109,8 @@ def name_of(problems: Problems, key: str, value: Any) -> str | None:
     return problems.text(key, value, CODE_LENGTH, required=True, blank=False)
 
 
-def _choice(problems: Problems, key: str, value: Any, allowed: tuple[str, ...]) -> str | None:
+def choice(problems: Problems, key: str, value: Any, allowed: tuple[str, ...]) -> str | None:
+    """One of the allowed texts, or None when empty; anything else is a problem at `key`."""
     if value is None or value == "":
         return None
     if value not in allowed:

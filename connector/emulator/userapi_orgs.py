@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import api_error, invalid_one
 from .userapi import CODE_LENGTH, MAX_PER_CALL, Problems, codes_of, one_code, page, selected
-from .userapi_fields import LOCALES
+from .userapi_fields import LOCALES, choice
 from .userapi_users import renames_of
 from .users import SYSTEM_LOCALE, StoredEntity
 
@@ -41,7 +41,7 @@ def add_orgs(store: UserStore, params: dict[str, Any]) -> dict[str, Any]:
         name = _text(problems, f"{key}.name", entry.get("name"), required=True)
         org = StoredEntity(next_id + len(staged), code or "", name or "")
         org.localName = problems.text(f"{key}.localName", entry.get("localName"), CODE_LENGTH)
-        locale = _locale(problems, f"{key}.localNameLocale", entry.get("localNameLocale"))
+        locale = choice(problems, f"{key}.localNameLocale", entry.get("localNameLocale"), LOCALES)
         org.localNameLocale = locale or SYSTEM_LOCALE
         org.description = _description(problems, key, entry)
         parent = problems.text(f"{key}.parentCode", entry.get("parentCode"), CODE_LENGTH)
@@ -82,7 +82,7 @@ def update_orgs(store: UserStore, params: dict[str, Any]) -> dict[str, Any]:
             org.name = _text(problems, f"{key}.name", entry["name"], required=True) or org.name
         if "localName" in entry:
             org.localName = problems.text(f"{key}.localName", entry["localName"], CODE_LENGTH)
-        locale = _locale(problems, f"{key}.localNameLocale", entry.get("localNameLocale"))
+        locale = choice(problems, f"{key}.localNameLocale", entry.get("localNameLocale"), LOCALES)
         org.localNameLocale = locale or org.localNameLocale
         org.description = _description(problems, key, entry)
         if "parentCode" in entry:
@@ -242,15 +242,6 @@ def _user(store: UserStore, params: Mapping[str, Any]) -> StoredUser:
 
 def _text(problems: Problems, key: str, value: Any, *, required: bool) -> str | None:
     return problems.text(key, value, CODE_LENGTH, required=required, blank=False)
-
-
-def _locale(problems: Problems, key: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if value not in LOCALES:
-        problems.add(key, f"Enter one of {', '.join(LOCALES)}.")
-        return None
-    return str(value)
 
 
 def _description(problems: Problems, key: str, entry: Mapping[str, Any]) -> str:

@@ -75,7 +75,7 @@ class ListWriter:
         owned = self.ledger.get(codes) if self.ledger is not None else {}
         by_code = {str(o.key_value): o for o in ready}
         try:
-            current = self._current(codes)
+            current = read_lists(self.client, self.table, codes)
         except KintoneError as exc:
             result.error = exc
             return result
@@ -133,7 +133,7 @@ class ListWriter:
         codes = [u[KEY] for u in users]
         owned = self.ledger.get(codes) if self.ledger is not None else {}
         mine = [c for c in codes if owned.get(c)]
-        current = self._current(mine)
+        current = read_lists(self.client, self.table, mine)
         self._put({c: merged_list(current[c], set(owned[c]), [], self.identity) for c in mine})
         if self.ledger is not None:
             self.ledger.set({c: [] for c in mine})
@@ -148,38 +148,6 @@ class ListWriter:
             "one needs), then run again",
         )
 
-    def _current(self, codes: Sequence[str]) -> dict[str, Items]:
-        """The users' lists as cybozu.com holds them. The API reads departments and groups one
-        user at a time; for many users, reading every organization's (group's) members costs
-        fewer calls, so the cheaper way is taken."""
-        if self.table is UserTable.USER_SERVICES:
-            found = self.client.user_services(codes)
-            return {c: found.get(c, []) for c in codes}
-        orgs = self.table is UserTable.USER_ORGANIZATIONS
-        if len(codes) > _BY_MEMBERS_FROM:
-            entity = "organizations" if orgs else "groups"
-            entities = self.client.every(entity)
-            if len(entities) < len(codes):
-                return self._by_members(entity, entities, codes)
-        read = self.client.user_organizations if orgs else self.client.user_groups
-        return {c: read(c) for c in codes}
-
-    def _by_members(
-        self, entity: str, entities: Sequence[Mapping[str, Any]], codes: Sequence[str]
-    ) -> dict[str, Items]:
-        lists: dict[str, Items] = {c: [] for c in codes}
-        for found in entities:
-            for member in self.client.members(entity, found[KEY]):
-                user = member["user"][KEY]
-                if user not in lists:
-                    continue
-                if entity == "organizations":
-                    title = member.get("title") or {}
-                    lists[user].append({"orgCode": found[KEY], "titleCode": title.get(KEY)})
-                else:
-                    lists[user].append({"groupCode": found[KEY]})
-        return lists
-
     def _put(self, lists: Mapping[str, Items]) -> None:
         if self.table is UserTable.USER_GROUPS:
             for code, items in lists.items():
@@ -193,3 +161,40 @@ class ListWriter:
         codes = list(lists)
         for start in range(0, len(codes), ENTRIES_PER_CALL):
             put({c: lists[c] for c in codes[start : start + ENTRIES_PER_CALL]})
+
+
+def read_lists(client: UserApiClient, table: UserTable, codes: Sequence[str]) -> dict[str, Items]:
+    """The users' lists as cybozu.com holds them. The API reads departments and groups one
+    user at a time; for many users, reading every organization's (group's) members costs
+    fewer calls, so the cheaper way is taken."""
+    if table is UserTable.USER_SERVICES:
+        found = client.user_services(codes)
+        return {c: found.get(c, []) for c in codes}
+    orgs = table is UserTable.USER_ORGANIZATIONS
+    if len(codes) > _BY_MEMBERS_FROM:
+        entity = "organizations" if orgs else "groups"
+        entities = client.every(entity)
+        if len(entities) < len(codes):
+            return _by_members(client, entity, entities, codes)
+    read = client.user_organizations if orgs else client.user_groups
+    return {c: read(c) for c in codes}
+
+
+def _by_members(
+    client: UserApiClient,
+    entity: str,
+    entities: Sequence[Mapping[str, Any]],
+    codes: Sequence[str],
+) -> dict[str, Items]:
+    lists: dict[str, Items] = {c: [] for c in codes}
+    for found in entities:
+        for member in client.members(entity, found[KEY]):
+            user = member["user"][KEY]
+            if user not in lists:
+                continue
+            if entity == "organizations":
+                title = member.get("title") or {}
+                lists[user].append({"orgCode": found[KEY], "titleCode": title.get(KEY)})
+            else:
+                lists[user].append({"groupCode": found[KEY]})
+    return lists

@@ -7,7 +7,7 @@ from typing import Any
 
 from connector.mapping.mapper import Outgoing
 from connector.userapi.client import ENTRIES_PER_CALL, UserApiClient
-from connector.userapi.lists import ListWriter
+from connector.userapi.lists import read_lists
 from connector.userapi.mapper import ITEMS
 from connector.userapi.tables import KEY, LISTS, UserTable
 
@@ -19,7 +19,7 @@ def stored_entries(
     job wrote (one call per user: the API reads one user's list at a time)."""
     if table in LISTS:
         users = list(client.read("users", ids=sorted(set(known_ids))))
-        lists = ListWriter(client, table, None)._current([u[KEY] for u in users])
+        lists = read_lists(client, table, [u[KEY] for u in users])
         return {int(u["id"]): {KEY: u[KEY], ITEMS: lists[u[KEY]]} for u in users}
     entity = "organizations" if table is UserTable.ORGANIZATIONS else "users"
     found: dict[int, dict[str, Any]] = {}
