@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from connector.kintone.client import KintoneClient
 from connector.mapping.fields import INSERT_ONLY, KEY_TYPES, NOT_WRITABLE, WRITABLE, FieldType
 from connector.mapping.form import Field, Form
 from connector.mapping.spec import RECORD_ID, FieldMap, MappingSpec, SubtableSpec
-from connector.rights import missing, probe
 
 
 def check_mapping(
@@ -156,10 +154,3 @@ def _check_required(spec: MappingSpec, form: Form) -> list[str]:
         f"fields: required field(s) {', '.join(missing)} are not mapped; Kintone refuses every "
         f"new record without them"
     ]
-
-
-def check_rights(client: KintoneClient, app: int, mode: str) -> list[str]:
-    """The rights a mode needs (add, edit) that the credentials lack, probed without changing
-    anything; `connector.rights` says how, and finds the rights in excess too."""
-    need = {"insert": ["add"], "update": ["edit"], "upsert": ["add", "edit"]}[mode]
-    return missing({r: f"mode {mode}" for r in need}, probe(client, app))

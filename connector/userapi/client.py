@@ -9,9 +9,6 @@ from connector.kintone.client import KintoneClient
 
 ENTRIES_PER_CALL = 100
 """Users, organizations or user lists in one User API call (add, update, delete, get)."""
-GROUPS_PER_USER = 1000
-"""Group codes one `PUT user/groups.json` takes."""
-ENTITY = {"users": "users", "organizations": "organizations"}
 
 
 class UserApiClient(KintoneClient):
@@ -42,15 +39,13 @@ class UserApiClient(KintoneClient):
         for start in range(0, len(values), ENTRIES_PER_CALL):
             chunk = values[start : start + ENTRIES_PER_CALL]
             body = self.call("GET", entity, {name: chunk, "size": ENTRIES_PER_CALL}, app=entity)
-            yield from body[ENTITY[entity]]
+            yield from body[entity]
 
     def send(
         self, method: str, entity: str, entries: Sequence[Mapping[str, Any]], *, idempotent: bool
     ) -> None:
         """POST or PUT at most 100 users or organizations, all or nothing."""
-        self.call(
-            method, entity, {ENTITY[entity]: list(entries)}, idempotent=idempotent, app=entity
-        )
+        self.call(method, entity, {entity: list(entries)}, idempotent=idempotent, app=entity)
 
     def remove(self, entity: str, codes: Sequence[str]) -> None:
         """DELETE at most 100 users or organizations by code."""

@@ -15,13 +15,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from connector import rights
 from connector.cli import EXIT_REFUSED, EXIT_USAGE, main
 from connector.config import ConnectionConfig
 from connector.demo import serve_emulator
 from connector.emulator import Seed, load_seed
 from connector.kintone.client import KintoneClient
 from connector.kintone.login import login
-from connector.preflight import check_rights
 from tests.cli_display.tables import table_rows
 
 from .conftest import REPO
@@ -159,7 +159,10 @@ def test_rights_are_probed_without_writing(
     from .conftest import emulator_client, stored
 
     with emulator_client(emulator_seed, token=token) as client:
-        problems = check_rights(KintoneClient(client), 1, mode)
+        need = {"insert": ["add"], "update": ["edit"], "upsert": ["add", "edit"]}[mode]
+        problems = rights.missing(
+            {r: f"mode {mode}" for r in need}, rights.probe(KintoneClient(client), 1)
+        )
         assert stored(client) == []
     assert len(problems) == len(missing)
     for problem, right in zip(problems, missing, strict=True):
