@@ -61,6 +61,8 @@ class Candidate:
 
     out: Outgoing
     payload_hash: str
+    source_digest: str | None = None
+    """The warehouse's digest of the row it was mapped from (connector/skim.py), if any."""
 
     @property
     def key(self) -> RowKey:
@@ -82,6 +84,7 @@ class Candidate:
             created,
             self.out.child_rows,
             revision,
+            self.source_digest,
         )
 
 

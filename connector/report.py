@@ -41,6 +41,8 @@ class SyncReport:
     """The error that ended the run, with Kintone's error id when there was one."""
     stopped: bool = False
     """Asked to stop, the run ended at a batch boundary; the next run carries on."""
+    skimmed: int = 0
+    """Of the unchanged rows, those found unchanged by their warehouse digest: not mapped."""
     rows_expected: int | None = None
     """About how many rows the run will read, for a progress display; None when unknown (an
     incremental read). Not part of `as_dict`: an estimate, not a result."""
@@ -67,6 +69,7 @@ class SyncReport:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "unchanged_by_digest": self.skimmed,
             "refused": self.refused,
             "deleted": self.deleted,
             "linked": self.linked,

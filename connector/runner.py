@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import random
@@ -12,12 +13,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.engine import Engine
 
-from connector import conflicts, diff, logs
+from connector import conflicts, diff, logs, skim
 from connector.config import ProjectConfig
 from connector.diff import Candidate, Conflict, Decisions, Identity, OnConflict, Policy
 from connector.errors import ConflictError, DeleteCapError, KintoneSyncError, RunStoppedError
@@ -26,13 +27,14 @@ from connector.kintone.client import RetryPolicy
 from connector.kintone.limits import RECORDS_PER_WRITE, REQUESTS_PER_BULK
 from connector.kintone.writer import WriteResult
 from connector.mapping.convert import FileUpload
-from connector.mapping.mapper import Outgoing, Refusal, Row
+from connector.mapping.mapper import Outgoing, Refusal, RowKey
 from connector.pipeline import InFlight, Sent
 from connector.report import SyncReport
-from connector.source import SqlSource
+from connector.source import Key, Row, SqlSource
 from connector.state import Lock, RowState, Scope, StateStore
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 BATCH = RECORDS_PER_WRITE * REQUESTS_PER_BULK
 MAX_RETRIED_BY_KEY = 5000
 """Refused rows an incremental run reads again by key; past this, it reads every row."""
@@ -155,6 +157,14 @@ class _Run:
         )
         self.mapper = make_mapper(job, project.root)
         self.mapping_hash = _digest(spec.model_dump(mode="json"))
+        why_not = skim.why_not(spec, job.form, job.source)
+        self.digests = (
+            skim.Digests.of_job(self.mapping_hash, job.form, job.app) if why_not is None else None
+        )
+        """How rows are digested in the warehouse; None when they cannot be (a FILE field, a
+        warehouse without digests). A full refresh digests them but maps every row."""
+        if why_not is not None:
+            log.debug("%s: every row is mapped: %s", job.name, why_not)
         self.cursor_value: Any = None
         self.calls_recorded = 0
         self.deferred: list[Candidate] = []
@@ -358,39 +368,152 @@ class _Run:
         return incremental
 
     def _read_all(self, source: SqlSource, cursor: str | None) -> None:
-        """Every row, in batches of one bulkRequest's worth; writes stay in flight meanwhile."""
-        mapped: list[Outgoing] = []
-        refused: list[Refusal] = []
-        for row, children in rows_of(source, self.job.children):
-            self.report.rows_read += 1
-            value = row.get(cursor) if cursor is not None else None
-            if value is not None and (self.cursor_value is None or value > self.cursor_value):
-                self.cursor_value = value
-            problem = diff.key_problem(row, self.mapper.primary_key, self.duplicates)
-            out = [problem] if problem is not None else self.mapper.map(row, children)
-            if isinstance(out, list):
-                refused += out
-            else:
-                mapped.append(out)
-            if len(mapped) + len(refused) >= BATCH:
-                self._batch(mapped, refused)
-                mapped, refused = [], []
-                if self.stop is not None and self.stop.is_set():
-                    self._drain()
-                    self.report.stopped = True
-                    self.report.warnings.append(
-                        f"asked to stop, the run ended after {self.report.rows_read:,} rows; "
-                        "the next run carries on"
-                    )
-                    return
-        self._batch(mapped, refused)
+        """Every row, in batches of one bulkRequest's worth; writes stay in flight meanwhile.
+
+        Where the warehouse digests rows and the state knows digests, a skim of keys and
+        digests comes first, and only the rows it found changed are read whole."""
+        children = self.job.children
+        if self.digests is None:
+            self._consume(rows_of(source, children), cursor)
+            return
+        if not self.policy.full_refresh and self.state.rows.digested(self.scope):
+            changed = self._skim(source, cursor)
+            if self.report.stopped:
+                return
+            if changed is not None:
+                keys, nulls = changed
+                reads = skim.by_keys(source, children, keys, null_keys=nulls)
+                self._consume(
+                    itertools.chain.from_iterable(rows_of(*read) for read in reads), cursor
+                )
+                return
+        whole = {name: skim.with_digests(child) for name, child in children.items()}
+        self._consume(rows_of(skim.with_digests(source), whole), cursor)
+
+    def _skim(self, source: SqlSource, cursor: str | None) -> tuple[list[Key], bool] | None:
+        """Read keys and digests only; rows whose digest is the one their record was written
+        from are unchanged, and marked read. Returns the keys of the other rows, and whether
+        rows with a NULL key were found; None when more than `MAX_SKIMMED` rows changed (the
+        run then reads every row)."""
+        assert self.digests is not None
+        lean = skim.skimming(source, cursor)
+        children = {name: skim.skimming_child(c) for name, c in self.job.children.items()}
+        changed: list[Key] = []
+        nulls = False
+        for chunk in _chunked(rows_of(lean, children), BATCH):
+            keyed: list[tuple[Key, str, str]] = []
+            for row, kids in chunk:
+                self._note_cursor(row, cursor)
+                digest = self.digests.of(row, kids)
+                values = tuple(row[k] for k in self.mapper.primary_key)
+                if None in values:
+                    nulls = True  # read whole, to be refused with what the row holds
+                elif values in self.duplicates:
+                    changed.append(values)
+                else:
+                    keyed.append((values, RowKey.of(values).id, digest))
+            stored = self.state.rows.digests(self.scope, [row_id for _, row_id, _ in keyed])
+            same = [row_id for _, row_id, digest in keyed if stored.get(row_id) == digest]
+            changed += [values for values, row_id, digest in keyed if stored.get(row_id) != digest]
+            self.state.rows.mark_seen(self.scope, same, self.mark, plan=self.dry_run)
+            report = self.report
+            report.rows_read += len(same)
+            report.unchanged += len(same)
+            report.skimmed += len(same)
+            if len(changed) > skim.MAX_SKIMMED:
+                log.info(
+                    "%s: more than %d rows changed; reading every row",
+                    self.job.name,
+                    skim.MAX_SKIMMED,
+                )
+                # Read again from the start: the rows skimmed so far count then.
+                report.rows_read -= report.skimmed
+                report.unchanged -= report.skimmed
+                report.skimmed = 0
+                return None
+            self._show_progress()
+            if self._stopping():
+                return None
+        log.info(
+            "%s: %d rows unchanged by digest, %d to read",
+            self.job.name,
+            self.report.skimmed,
+            len(changed),
+        )
+        return changed, nulls
+
+    def _consume(
+        self, pairs: Iterator[tuple[Row, Mapping[str, Sequence[Row]]]], cursor: str | None
+    ) -> None:
+        """Map, diff and write rows, a bulkRequest's worth at a time; rows whose digest is the
+        one their record was written from are unchanged without being mapped."""
+        primary_key = self.mapper.primary_key
+        for chunk in _chunked(pairs, BATCH):
+            # Each row's id and digest, where the row has a usable key and the source digests.
+            ids: list[str | None] = [None] * len(chunk)
+            digests: dict[str, str] = {}
+            if self.digests is not None:
+                for i, (row, children) in enumerate(chunk):
+                    digest = self.digests.of(row, children)
+                    values = tuple(row[k] for k in primary_key)
+                    if None not in values and values not in self.duplicates:
+                        row_id = RowKey.of(values).id
+                        ids[i] = row_id
+                        digests[row_id] = digest
+            skipping = digests and not self.policy.full_refresh
+            stored = self.state.rows.digests(self.scope, digests) if skipping else {}
+            mapped: list[Outgoing] = []
+            refused: list[Refusal] = []
+            unchanged: list[str] = []
+            for (row, children), known_id in zip(chunk, ids, strict=True):
+                self.report.rows_read += 1
+                self._note_cursor(row, cursor)
+                if known_id is not None and stored.get(known_id) == digests[known_id]:
+                    unchanged.append(known_id)
+                    continue
+                problem = diff.key_problem(row, primary_key, self.duplicates)
+                out = [problem] if problem is not None else self.mapper.map(row, children)
+                if isinstance(out, list):
+                    refused += out
+                else:
+                    mapped.append(out)
+            if unchanged:
+                self.state.rows.mark_seen(self.scope, unchanged, self.mark, plan=self.dry_run)
+                self.report.unchanged += len(unchanged)
+                self.report.skimmed += len(unchanged)
+            self._batch(mapped, refused, digests)
+            if self._stopping():
+                return
         self._drain()
 
-    def _batch(self, mapped: Sequence[Outgoing], refused: Sequence[Refusal]) -> None:
+    def _note_cursor(self, row: Row, cursor: str | None) -> None:
+        value = row.get(cursor) if cursor is not None else None
+        if value is not None and (self.cursor_value is None or value > self.cursor_value):
+            self.cursor_value = value
+
+    def _stopping(self) -> bool:
+        """Whether the run was asked to stop: then it ends here, its writes recorded."""
+        if self.stop is None or not self.stop.is_set():
+            return False
+        self._drain()
+        self.report.stopped = True
+        self.report.warnings.append(
+            f"asked to stop, the run ended after {self.report.rows_read:,} rows; "
+            "the next run carries on"
+        )
+        return True
+
+    def _batch(
+        self,
+        mapped: Sequence[Outgoing],
+        refused: Sequence[Refusal],
+        digests: Mapping[str, str] | None = None,
+    ) -> None:
         """Diff a batch against the state, then write and record what the diff decided."""
-        rows = self.state.rows
+        rows, app, key_field = self.state.rows, self.job.app, self.job.spec.key
+        digests = digests or {}
         candidates = [
-            Candidate(o, _payload_hash(self.job.app, self.job.spec.key, o)) for o in mapped
+            Candidate(o, _payload_hash(app, key_field, o), digests.get(o.key.id)) for o in mapped
         ]
         matches = [c.match for c in candidates if c.match is not None]
         claims = rows.claims(self.scope, matches, self.mark, plan=self.dry_run)
@@ -481,7 +604,10 @@ class _Run:
             return
         if self.lock is not None:
             self.lock.check()
-        rows.mark_seen(scope, [k.id for k in decided.unchanged], run)
+        # Rows unchanged by what they send, read from rows that changed (or under a changed
+        # mapping): their digests now are the ones their records stand for.
+        digests = {c.key.id: c.source_digest for c in candidates}
+        rows.mark_unchanged(scope, [(k.id, digests.get(k.id)) for k in decided.unchanged], run)
         self._refuse(refusals)
         by_key = {c.key.id: c for c in candidates}
         writes = self._check_conflicts(decided.writes, known)
@@ -824,6 +950,11 @@ class _Ticket:
     by_key: Mapping[str, Candidate]
     writes: Sequence[Outgoing]
     released: Sequence[Any]
+
+
+def _chunked(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
 
 
 def rows_of(

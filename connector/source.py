@@ -18,6 +18,17 @@ from connector.errors import ConfigError, SourceError
 Row = dict[str, Any]
 Key = tuple[Any, ...]
 
+DIGEST = "_ks_digest"
+"""The column a digest-reading source adds to each row (see `TableSpec.digest`)."""
+_ROW = "_ks_row"
+# A digest of every column of a row, as JSON text (NULL and the text 'NULL' differ; types keep
+# their own text), computed where the rows are: only DuckDB and PostgreSQL are known to
+# answer these; other warehouses read every row (connector/skim.py).
+_ROW_DIGESTS = {
+    "duckdb": f"md5(CAST(to_json({_ROW}) AS VARCHAR))",
+    "postgresql": f"md5(CAST(row_to_json({_ROW}) AS text))",
+}
+
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # The password of a URL's userinfo runs to the LAST "@" before a space or quote: an unencoded
 # "@" in it (`postgresql://etl:p@ss@host/db`) must not leave its tail readable.
@@ -145,6 +156,14 @@ class TableSpec:
     """(column, value): only rows whose column is greater, for incremental reads."""
     also: tuple[tuple[Any, ...], ...] = ()
     """Keys read as well as the rows past `since`: rows refused last time, tried again."""
+    keys: tuple[tuple[Any, ...], ...] | None = None
+    """Only the rows whose key columns hold one of these values (the rows a skim found
+    changed), and with `null_keys` the rows with a NULL key column (which the caller refuses)."""
+    null_keys: bool = False
+    digest: bool = False
+    """Each row also carries `DIGEST`, a digest of all its columns computed in the warehouse."""
+    only: tuple[str, ...] | None = None
+    """Read only these columns (with the digest, a skim); None reads every column."""
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.query is None):
@@ -168,6 +187,11 @@ class SqlSource:
     def name(self) -> str:
         """The table name, or ``query`` for a query source: how messages name this source."""
         return self.spec.table or "query"
+
+    @property
+    def digests(self) -> bool:
+        """Whether the warehouse computes row digests (`TableSpec.digest`)."""
+        return self.engine.dialect.name in _ROW_DIGESTS
 
     def columns(self) -> list[str]:
         """Column names, from a query that returns no rows.
@@ -311,9 +335,7 @@ class SqlSource:
                 cursor.close()
 
     def _stream(self, order: Sequence[sa.ColumnElement[Any]]) -> Generator[list[Row], None, None]:
-        stmt: sa.Select[Any] = (
-            sa.select(sa.literal_column("*")).select_from(self._from()).order_by(*order)
-        )
+        stmt = self._select().order_by(*order)
         # PostgreSQL streams through a named server-side cursor; DuckDB's dialect has none, so
         # yield_per falls back to DBAPI fetchmany, which DuckDB answers lazily from its result.
         with self._translated(), self.engine.connect() as conn:
@@ -323,18 +345,50 @@ class SqlSource:
             for part in result.partitions():
                 yield [dict(zip(names, values, strict=True)) for values in part]
 
+    def _select(self) -> sa.Select[Any]:
+        """The rows' columns as the spec asks: every column or `only`, and the digest."""
+        spec = self.spec
+        if not spec.digest and spec.only is None:
+            return sa.select(sa.literal_column("*")).select_from(self._from())
+        if spec.digest and not self.digests:
+            raise SourceError(
+                f"{self.name}: row digests are computed in DuckDB and PostgreSQL only, "
+                f"not {self.engine.dialect.name}"
+            )
+        rows = sa.select(sa.literal_column("*")).select_from(self._from()).subquery(_ROW)
+        columns: list[sa.ColumnElement[Any]] = (
+            [sa.literal_column(f"{_ROW}.*")]
+            if spec.only is None
+            else [sa.column(c) for c in spec.only]
+        )
+        if spec.digest:
+            expression = _ROW_DIGESTS[self.engine.dialect.name]
+            columns.append(sa.literal_column(expression).label(DIGEST))
+        return sa.select(*columns).select_from(rows)
+
     def _from(self) -> sa.FromClause:
         base = self._base()
-        if self.spec.since is None:
+        spec = self.spec
+        cols: list[sa.ColumnClause[Any]] = [sa.column(k) for k in spec.key]
+        conditions: list[sa.ColumnElement[bool]] = []
+        if spec.since is not None:
+            column, value = spec.since
+            since: sa.ColumnElement[bool] = sa.column(column) > sa.bindparam("since_value", value)
+            if spec.also:
+                wanted = sa.tuple_(*cols).in_([sa.tuple_(*key) for key in spec.also])
+                since = sa.or_(since, wanted)
+            conditions.append(since)
+        if spec.keys is not None:
+            if len(cols) == 1:
+                listed = cols[0].in_([key[0] for key in spec.keys])
+            else:
+                listed = sa.tuple_(*cols).in_([sa.tuple_(*key) for key in spec.keys])
+            nulls = [c.is_(None) for c in cols] if spec.null_keys else []
+            conditions.append(sa.or_(listed, *nulls))
+        if not conditions:
             return base
-        column, value = self.spec.since
-        condition: sa.ColumnElement[bool] = sa.column(column) > sa.bindparam("since_value", value)
-        if self.spec.also:
-            cols: list[sa.ColumnClause[Any]] = [sa.column(k) for k in self.spec.key]
-            wanted = sa.tuple_(*cols).in_([sa.tuple_(*key) for key in self.spec.also])
-            condition = sa.or_(condition, wanted)
         return (
-            sa.select(sa.literal_column("*")).select_from(base).where(condition).subquery("since")
+            sa.select(sa.literal_column("*")).select_from(base).where(*conditions).subquery("since")
         )
 
     def _base(self) -> sa.FromClause:

@@ -49,6 +49,8 @@ class RowState:
     child_rows: int
     revision: int | None = None
     """The record's revision as Kintone answered this job's last write; None when unknown."""
+    source_digest: str | None = None
+    """The digest of the warehouse row last written (see connector/skim.py); None when unknown."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Written:
     child_rows: int
     revision: int | None = None
     """The revision Kintone answered for the write; None when not known (a record linked)."""
+    source_digest: str | None = None
+    """The digest of the warehouse row written; None when the warehouse cannot compute it."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ _ROW_COLUMNS = (
     row_state.c.created,
     row_state.c.child_rows,
     row_state.c.revision,
+    row_state.c.source_digest,
 )
 
 
@@ -119,6 +124,30 @@ class RowStore:
                 for r in conn.execute(stmt):
                     found[r.row_id] = _row(r)
         return found
+
+    def digests(self, scope: Scope, row_ids: Iterable[str]) -> dict[str, str]:
+        """The source digests of these rows' last writes (row id -> digest), for the rows
+        whose record is written and synced: only those can be unchanged."""
+        found: dict[str, str] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(row_ids):
+                stmt = sa.select(row_state.c.row_id, row_state.c.source_digest).where(
+                    _in(scope),
+                    row_state.c.row_id.in_(chunk),
+                    row_state.c.status == "synced",
+                    row_state.c.record_id.is_not(None),
+                    row_state.c.source_digest.is_not(None),
+                )
+                found.update((r[0], r[1]) for r in conn.execute(stmt))
+        return found
+
+    def digested(self, scope: Scope) -> bool:
+        """Whether any row's source digest is known: then a run skims keys and digests first."""
+        stmt = sa.select(row_state.c.row_id).where(
+            _in(scope), row_state.c.source_digest.is_not(None)
+        )
+        with self.db.connect() as conn:
+            return conn.execute(stmt.limit(1)).first() is not None
 
     def claims(
         self, scope: Scope, values: Iterable[str], run: int, *, plan: bool = False
@@ -245,6 +274,25 @@ class RowStore:
                     .values({column: run})
                 )
 
+    def mark_unchanged(
+        self, scope: Scope, rows: Sequence[tuple[str, str | None]], run: int
+    ) -> None:
+        """Note rows a run read whose records need no write, with their source digests where
+        known: a later run finds them unchanged without mapping them."""
+        plain = [row_id for row_id, digest in rows if digest is None]
+        if plain:
+            self.mark_seen(scope, plain, run)
+        digested = [{"k_row": i, "v_run": run, "v_digest": d} for i, d in rows if d is not None]
+        if not digested:
+            return
+        update = (
+            sa.update(row_state)
+            .where(_in(scope), row_state.c.row_id == sa.bindparam("k_row"))
+            .values(seen_run=sa.bindparam("v_run"), source_digest=sa.bindparam("v_digest"))
+        )
+        with self.db.begin() as conn:
+            conn.execute(update, digested)
+
     def mark_pending(self, scope: Scope, keys: Sequence[RowKey], run: int) -> None:
         """Before a write: these rows are on their way, their outcome unknown until stored."""
         self._upsert(scope, [(k, {"status": "pending", "seen_run": run}) for k in keys])
@@ -262,6 +310,7 @@ class RowStore:
                 "key_digest": _digest(w.key_value) if w.key_value is not None else None,
                 "child_rows": w.child_rows,
                 "revision": w.revision,
+                "source_digest": w.source_digest,
                 "seen_run": run,
             }
             if w.created:
@@ -277,9 +326,8 @@ class RowStore:
     def record_refused(self, scope: Scope, keys: Sequence[RowKey], run: int) -> None:
         """Refused rows: tried again next run. Their record id and match value stay, so a
         record a refused row maps to is neither deleted nor handed to another row."""
-        self._upsert(
-            scope, [(k, {"status": "refused", "payload_hash": None, "seen_run": run}) for k in keys]
-        )
+        values = {"status": "refused", "payload_hash": None, "source_digest": None, "seen_run": run}
+        self._upsert(scope, [(k, values) for k in keys])
 
     def invalidate(self, scope: Scope, row_ids: Sequence[str]) -> None:
         """These rows' records drifted from what they sent: the next run sends them again,
@@ -289,7 +337,7 @@ class RowStore:
                 conn.execute(
                     sa.update(row_state)
                     .where(_in(scope), row_state.c.row_id.in_(chunk))
-                    .values(payload_hash=None, revision=None)
+                    .values(payload_hash=None, source_digest=None, revision=None)
                 )
 
     def unlink(self, scope: Scope, row_ids: Sequence[str]) -> None:
@@ -304,6 +352,7 @@ class RowStore:
                         key_value=None,
                         key_digest=None,
                         payload_hash=None,
+                        source_digest=None,
                         revision=None,
                     )
                 )
@@ -380,6 +429,7 @@ class RowStore:
                         "created": False,
                         "child_rows": 0,
                         "revision": None,
+                        "source_digest": None,
                         "seen_run": None,
                         "seen_plan": None,
                         **inserts.get(key.id, {}),
@@ -534,4 +584,5 @@ def _row(r: Any) -> RowState:
         bool(r.created),
         int(r.child_rows or 0),
         int(r.revision) if r.revision is not None else None,
+        r.source_digest,
     )

@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the first layout (rows keyed by primary-key text, no target). 2: rows keyed by a digest of
 the primary key and scoped by target (domain, guest space, app); key values kept for claims;
 released records; job identities; lock tokens. 3: the entries a job set in USER lists.
-4: the revision Kintone answered for each record the job wrote (conflicts)."""
+4: the revision Kintone answered for each record the job wrote (conflicts). 5: a digest of the
+warehouse row each record was written from (unchanged rows are not mapped again)."""
 
 metadata = sa.MetaData()
 
@@ -40,6 +41,9 @@ row_state = sa.Table(
     # The record's revision as Kintone answered our last write: a later one means someone else
     # (a person, a process action, another integration) changed the record since.
     sa.Column("revision", sa.BigInteger, nullable=True),
+    # The digest of the warehouse row (and its child rows) under the job's mapping and form,
+    # computed in the warehouse, as last written: an equal digest means an unchanged row.
+    sa.Column("source_digest", sa.String(32), nullable=True),
     sa.Column("seen_run", sa.Integer, nullable=True),
     # Set by `plan`, which must never touch seen_run: a run's deletes depend on it.
     sa.Column("seen_plan", sa.Integer, nullable=True),
@@ -259,5 +263,18 @@ def _from_3(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE row_state ADD COLUMN revision BIGINT"))
 
 
-_STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _from_1, 2: _from_2, 3: _from_3}
+def _from_4(conn: sa.Connection) -> None:
+    """Layout 4 -> 5: each row's source digest; unknown (NULL) until the job writes it again."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(row_state.name)}
+    if "source_digest" in columns:
+        return  # created by _from_1 with today's table
+    conn.execute(sa.text("ALTER TABLE row_state ADD COLUMN source_digest VARCHAR(32)"))
+
+
+_STEPS: dict[int, Callable[[sa.Connection], None]] = {
+    1: _from_1,
+    2: _from_2,
+    3: _from_3,
+    4: _from_4,
+}
 """The step that takes a store from the key's layout to the next."""

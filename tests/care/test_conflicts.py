@@ -18,7 +18,7 @@ from connector.cli import main
 from connector.config import ProjectConfig
 from connector.errors import ConflictError
 from connector.runner import sync
-from connector.state import StateStore
+from connector.state import SCHEMA_VERSION, StateStore
 
 EDITED = "C-0001"
 """The row whose record a person edits in Kintone, and whose source row changes too."""
@@ -244,7 +244,7 @@ def test_a_layout_3_store_gains_revisions_and_checks_from_the_next_write(
     assert (first.updated, first.conflicts) == (1, [])
     store = StateStore.open(None, project_dir)
     try:
-        assert store.rows.schema_version() == 4
+        assert store.rows.schema_version() == SCHEMA_VERSION
     finally:
         store.close()
     edit_by_hand(kintone, EDITED, name="Typed again")

@@ -532,3 +532,36 @@ def test_postgresql_source_lands_exact_values(
     assert p3["signed_up"]["value"] is None
     assert p3["tags"]["value"] == ["trial"]
     assert p3["orders"]["value"] == []
+
+
+def test_postgresql_rows_are_skimmed_by_their_digests(
+    pg_url: str, tmp_path: Path, kintone: TestClient
+) -> None:
+    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
+    project = ProjectConfig.model_validate(
+        {
+            "source": {"url": pg_url, "chunk_size": 2},
+            "connections": {
+                "default": {
+                    "base_url": "https://example.cybozu.com",
+                    "auth": {"api_token_env": "KINTONE_API_TOKEN"},
+                }
+            },
+            "root": tmp_path,
+        }
+    )
+    assert sync(project, "customers", http=kintone).inserted == 3
+    again = sync(project, "customers", http=kintone)
+    assert (again.unchanged, again.skimmed) == (3, 3)
+    engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as con:
+        con.exec_driver_sql("UPDATE orders SET amount = 20.26 WHERE order_id = 'O-1-b'")
+        con.exec_driver_sql("UPDATE customers SET notes = 'NULL' WHERE notes IS NULL")
+    engine.dispose()
+    changed = sync(project, "customers", http=kintone)
+    # P-1's order, and P-2's NULL note that became the text NULL; P-3 is skimmed.
+    assert (changed.updated, changed.skimmed, changed.rows_read) == (2, 1, 3)
+    records = {r["customer_id"]["value"]: r for r in stored(kintone)}
+    assert records["P-2"]["notes"]["value"] == "NULL"
+    amounts = [row["value"]["amount"]["value"] for row in records["P-1"]["orders"]["value"]]
+    assert Decimal(amounts[1]) == Decimal("20.26")

@@ -48,7 +48,7 @@ def test_a_renamed_column_is_one_line_without_the_statement(
 ) -> None:
     sync(project, "customers", http=kintone)
     with closing(sqlite3.connect(project_dir / STATE)) as con:
-        con.execute("ALTER TABLE row_state RENAME COLUMN payload_hash TO payload")
+        con.execute("ALTER TABLE row_state RENAME COLUMN status TO state")
         con.commit()
     os.chdir(project_dir)
     result = CliRunner().invoke(main, ["runs", "customers"])

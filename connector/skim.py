@@ -1,0 +1,100 @@
+"""Row digests from the warehouse: rows unchanged since their last write are never mapped."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from connector.mapping.form import Form
+from connector.mapping.spec import MappingSpec
+from connector.source import DIGEST, Key, Row, SqlSource
+
+MAX_SKIMMED = 50_000
+"""Changed rows a skim reads again by key; past this, the run reads every row (still skipping
+the unchanged ones by digest, after reading them)."""
+_VERSION = 1
+"""Changed when what goes into a digest changes: every row is then mapped once again."""
+KEYS_PER_READ = 5_000
+"""Keys in one read of changed rows: one IN list, one scan of the table per read."""
+
+
+def why_not(spec: MappingSpec, form: Form, source: SqlSource) -> str | None:
+    """Why this job's rows cannot be compared by digest (None when they can): what the mapper
+    makes of a row must depend on the row, the mapping and the form alone."""
+    if not source.digests:
+        return f"{source.engine.dialect.name} does not compute row digests"
+    maps = [*spec.fields.values()] + [
+        fm for table in spec.subtables.values() for fm in table.fields.values()
+    ]
+    if any(fm.env is not None for fm in maps):
+        return "a value comes from an environment variable"
+    codes = set(spec.fields) | {c for t in spec.subtables.values() for c in t.fields}
+    types = {f.code: str(f.type) for f in form.fields.values()}
+    types.update({c: str(sub.type) for f in form.fields.values() for c, sub in f.fields.items()})
+    if any(types.get(code) == "FILE" for code in codes):
+        return "a FILE field's content lives outside the warehouse"
+    return None
+
+
+@dataclass(frozen=True)
+class Digests:
+    """How a job digests its rows: the warehouse's digest of each row and its child rows,
+    under a context (the mapping, the form, the app) that any change of makes every row's
+    digest new, so that every row is mapped again."""
+
+    context: bytes
+
+    @classmethod
+    def of_job(cls, mapping_hash: str, form: Form, app: int | str) -> Digests:
+        text = repr((_VERSION, mapping_hash, str(app), form))
+        return cls(hashlib.blake2b(text.encode(), digest_size=16).hexdigest().encode())
+
+    def of(self, row: Row, children: Mapping[str, Sequence[Row]]) -> str:
+        """The row's digest; takes the digest columns out of the row and its child rows.
+
+        Child rows are digested as a set per table: their order within a record comes from
+        their columns, so a change of order is a change of a column."""
+        parts = [self.context, row.pop(DIGEST).encode()]
+        for name in sorted(children):
+            parts.append(b"|" + name.encode())
+            parts += sorted(child.pop(DIGEST).encode() for child in children[name])
+        return hashlib.blake2b(b":".join(parts), digest_size=16).hexdigest()
+
+
+def with_digests(source: SqlSource) -> SqlSource:
+    """The same rows, each with its digest."""
+    return _again(source, digest=True)
+
+
+def skimming(source: SqlSource, cursor: str | None) -> SqlSource:
+    """The same rows, key (and cursor) columns only, each with its digest."""
+    only = (*source.spec.key, *([cursor] if cursor and cursor not in source.spec.key else []))
+    return _again(source, digest=True, only=only)
+
+
+def skimming_child(child: SqlSource) -> SqlSource:
+    """A child's key columns and digest, in key order only (digests are compared as sets)."""
+    return _again(child, digest=True, only=child.spec.key, order_by=())
+
+
+def by_keys(
+    source: SqlSource, children: Mapping[str, SqlSource], keys: Sequence[Key], *, null_keys: bool
+) -> Iterator[tuple[SqlSource, dict[str, SqlSource]]]:
+    """The source and its children narrowed to these keys, with digests: a read per
+    `KEYS_PER_READ` keys. With `null_keys` the first read also gives the parent rows with a
+    NULL key column, which the caller refuses."""
+    for start in range(0, max(len(keys), 1), KEYS_PER_READ):
+        part = tuple(keys[start : start + KEYS_PER_READ])
+        nulls = null_keys and start == 0
+        if not part and not nulls:
+            return
+        yield (
+            _again(source, digest=True, keys=part, null_keys=nulls),
+            {name: _again(c, digest=True, keys=part) for name, c in children.items()},
+        )
+
+
+def _again(source: SqlSource, **changes: Any) -> SqlSource:
+    return SqlSource(source.engine, replace(source.spec, **changes), chunk_size=source.chunk_size)
