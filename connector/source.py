@@ -107,7 +107,7 @@ def create_engine_from_url(url: str) -> Engine:
     shown = _show(parsed)
     _check_duckdb_file(parsed, shown)
     try:
-        return sa.create_engine(parsed)
+        engine = sa.create_engine(parsed)
     except NoSuchModuleError:
         raise SourceError(
             f"database URL {shown}: unknown dialect or driver {parsed.drivername!r}; "
@@ -118,6 +118,17 @@ def create_engine_from_url(url: str) -> Engine:
             f"database URL {shown}: the driver for {parsed.drivername!r} is not installed "
             f"({exc.name or exc}); install it in this environment"
         ) from None
+    if parsed.get_backend_name() == "duckdb":
+        sa.event.listen(engine, "connect", _quiet_duckdb)
+    return engine
+
+
+def _quiet_duckdb(connection: Any, _record: Any) -> None:
+    """DuckDB draws a progress bar on stdout for a query past 2 s, which would break
+    `--output json` and the logs."""
+    cursor = connection.cursor()
+    cursor.execute("SET enable_progress_bar = false")
+    cursor.close()
 
 
 def _check_duckdb_file(url: URL, shown: str) -> None:

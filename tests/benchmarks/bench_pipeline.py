@@ -359,6 +359,7 @@ def bare_read(root: Path) -> tuple[float, int]:
 import sys, time
 import sqlalchemy as sa
 engine = sa.create_engine("duckdb:///{root / "warehouse.duckdb"}?access_mode=read_only")
+sa.event.listen(engine, "connect", lambda c, _: c.cursor().execute("SET enable_progress_bar = false"))
 started = time.perf_counter()
 total = 0
 with engine.connect() as conn:

@@ -525,3 +525,12 @@ def test_unknown_child_order_by_column(shop: Engine) -> None:
         "notes: unknown column 'date' in child notes order_by; the columns are customer_id, "
         "written, body; fix child notes order_by in the mapping"
     )
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path: Path) -> None:
+    """DuckDB prints a progress bar on stdout for a query past 2 s, into `--output json`."""
+    engine = create_engine_from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    with engine.connect() as conn:
+        setting = conn.exec_driver_sql("SELECT current_setting('enable_progress_bar')").scalar()
+    engine.dispose()
+    assert setting is False
