@@ -359,7 +359,8 @@ def bare_read(root: Path) -> tuple[float, int]:
 import sys, time
 import sqlalchemy as sa
 engine = sa.create_engine("duckdb:///{root / "warehouse.duckdb"}?access_mode=read_only")
-sa.event.listen(engine, "connect", lambda c, _: c.cursor().execute("SET enable_progress_bar = false"))
+quiet = "SET enable_progress_bar = false"
+sa.event.listen(engine, "connect", lambda c, _: c.cursor().execute(quiet))
 started = time.perf_counter()
 total = 0
 with engine.connect() as conn:
