@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
+from connector.errors import StateError
 from connector.mapping.mapper import RowKey
 from connector.state.access import Access, chunks
 from connector.state.schema import (
@@ -404,54 +406,20 @@ class RowStore:
                 )
 
     def _upsert(self, scope: Scope, changes: Sequence[tuple[RowKey, dict[str, Any]]]) -> None:
+        """Set these columns of these rows, adding the rows the store lacks: one statement per
+        shape of change (`INSERT ... ON CONFLICT DO UPDATE`, SQLite and PostgreSQL), no read."""
         if not changes:
             return
         now = time.time()
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for key, values in changes:
+            row = {**_NEW_ROW, **values, "job": scope.job, "target": scope.target}
+            row.update(row_id=key.id, pk=key.text, updated_at=now)
+            shapes.setdefault(tuple(sorted(values)), []).append(row)
+        dialect = self.db.engine.dialect.name
         with self.db.begin() as conn:
-            existing: set[str] = set()
-            for chunk in chunks([k.id for k, _ in changes]):
-                stmt = sa.select(row_state.c.row_id).where(
-                    _in(scope), row_state.c.row_id.in_(chunk)
-                )
-                existing.update(conn.execute(stmt).scalars())
-            inserts: dict[str, dict[str, Any]] = {}
-            for key, values in changes:
-                if key.id not in existing:
-                    inserts[key.id] = {
-                        "job": scope.job,
-                        "target": scope.target,
-                        "row_id": key.id,
-                        "pk": key.text,
-                        "record_id": None,
-                        "key_value": None,
-                        "key_digest": None,
-                        "payload_hash": None,
-                        "created": False,
-                        "child_rows": 0,
-                        "revision": None,
-                        "source_digest": None,
-                        "seen_run": None,
-                        "seen_plan": None,
-                        **inserts.get(key.id, {}),
-                        **values,
-                        "updated_at": now,
-                    }
-            if inserts:
-                conn.execute(sa.insert(row_state), list(inserts.values()))
-            # One executemany per shape of change, not one statement per row.
-            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for key, values in changes:
-                if key.id in existing:
-                    params = {f"v_{c}": v for c, v in values.items()}
-                    params.update(k_row=key.id, v_updated_at=now)
-                    shapes.setdefault(tuple(sorted(values)), []).append(params)
-            for columns, batch in shapes.items():
-                update = (
-                    sa.update(row_state)
-                    .where(_in(scope), row_state.c.row_id == sa.bindparam("k_row"))
-                    .values({c: sa.bindparam(f"v_{c}") for c in (*columns, "updated_at")})
-                )
-                conn.execute(update, batch)
+            for columns, rows in shapes.items():
+                conn.execute(_insert_or_update(dialect, (*columns, "updated_at")), rows)
 
     # --- identity and checkpoints -------------------------------------------------------------
 
@@ -559,6 +527,37 @@ class RowStore:
         with self.db.connect() as conn:
             value = conn.execute(sa.select(meta.c.value).where(meta.c.name == "version")).scalar()
         return int(value or 0)
+
+
+_NEW_ROW: dict[str, Any] = {
+    "record_id": None,
+    "key_value": None,
+    "key_digest": None,
+    "payload_hash": None,
+    "created": False,
+    "child_rows": 0,
+    "revision": None,
+    "source_digest": None,
+    "seen_run": None,
+    "seen_plan": None,
+}
+"""What a row the store did not know holds, but for the columns a change sets."""
+_ROW_KEY = [row_state.c.job, row_state.c.target, row_state.c.row_id]
+
+
+def _insert_or_update(dialect: str, columns: Sequence[str]) -> sa.Executable:
+    """Add a row, or set these columns of the row already there (SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        pg = postgresql.insert(row_state)
+        return pg.on_conflict_do_update(
+            index_elements=_ROW_KEY, set_={c: pg.excluded[c] for c in columns}
+        )
+    if dialect != "sqlite":
+        raise StateError(f"the state store must be SQLite or PostgreSQL, not {dialect}")
+    lite = sqlite.insert(row_state)
+    return lite.on_conflict_do_update(
+        index_elements=_ROW_KEY, set_={c: lite.excluded[c] for c in columns}
+    )
 
 
 def _in(scope: Scope) -> sa.ColumnElement[bool]:
