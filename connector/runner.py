@@ -30,7 +30,7 @@ from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Outgoing, Refusal, RowKey
 from connector.pipeline import InFlight, Sent
 from connector.report import SyncReport
-from connector.source import Key, Row, SqlSource
+from connector.source import DIGEST, Key, Row, SqlSource
 from connector.state import Lock, RowState, Scope, StateStore
 
 log = logging.getLogger(__name__)
@@ -396,15 +396,14 @@ class _Run:
         rows with a NULL key were found; None when more than `MAX_SKIMMED` rows changed (the
         run then reads every row)."""
         assert self.digests is not None
-        lean = skim.skimming(source, cursor)
-        children = {name: skim.skimming_child(c) for name, c in self.job.children.items()}
+        extra = [cursor] if cursor is not None else []
         changed: list[Key] = []
         nulls = False
-        for chunk in _chunked(rows_of(lean, children), BATCH):
+        for chunk in source.skim(self.job.children, extra):
             keyed: list[tuple[Key, str, str]] = []
-            for row, kids in chunk:
+            for row in chunk:
                 self._note_cursor(row, cursor)
-                digest = self.digests.of(row, kids)
+                digest = self.digests.sealed(row[DIGEST])
                 values = tuple(row[k] for k in self.mapper.primary_key)
                 if None in values:
                     nulls = True  # read whole, to be refused with what the row holds

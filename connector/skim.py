@@ -9,7 +9,7 @@ from typing import Any
 
 from connector.mapping.form import Form
 from connector.mapping.spec import MappingSpec
-from connector.source import DIGEST, Key, Row, SqlSource
+from connector.source import Key, Row, SqlSource, combined
 
 MAX_SKIMMED = 50_000
 """Changed rows a skim reads again by key; past this, the run reads every row (still skipping
@@ -52,31 +52,17 @@ class Digests:
         return cls(hashlib.blake2b(text.encode(), digest_size=16).hexdigest().encode())
 
     def of(self, row: Row, children: Mapping[str, Sequence[Row]]) -> str:
-        """The row's digest; takes the digest columns out of the row and its child rows.
+        """The digest of a row read whole with its child rows (digest columns taken out)."""
+        return self.sealed(combined(row, children))
 
-        Child rows are digested as a set per table: their order within a record comes from
-        their columns, so a change of order is a change of a column."""
-        parts = [self.context, row.pop(DIGEST).encode()]
-        for name in sorted(children):
-            parts.append(b"|" + name.encode())
-            parts += sorted(child.pop(DIGEST).encode() for child in children[name])
-        return hashlib.blake2b(b":".join(parts), digest_size=16).hexdigest()
+    def sealed(self, digest: str) -> str:
+        """A warehouse digest of a row and its child rows, under this context."""
+        return hashlib.blake2b(self.context + digest.encode(), digest_size=16).hexdigest()
 
 
 def with_digests(source: SqlSource) -> SqlSource:
     """The same rows, each with its digest."""
     return _again(source, digest=True)
-
-
-def skimming(source: SqlSource, cursor: str | None) -> SqlSource:
-    """The same rows, key (and cursor) columns only, each with its digest."""
-    only = (*source.spec.key, *([cursor] if cursor and cursor not in source.spec.key else []))
-    return _again(source, digest=True, only=only)
-
-
-def skimming_child(child: SqlSource) -> SqlSource:
-    """A child's key columns and digest, in key order only (digests are compared as sets)."""
-    return _again(child, digest=True, only=child.spec.key, order_by=())
 
 
 def by_keys(

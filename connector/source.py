@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -27,6 +28,14 @@ _ROW = "_ks_row"
 _ROW_DIGESTS = {
     "duckdb": f"md5(CAST(to_json({_ROW}) AS VARCHAR))",
     "postgresql": f"md5(CAST(row_to_json({_ROW}) AS text))",
+}
+# A child row's digest as a number (its first 15 hex digits), so that a parent's child rows
+# add up to a sum in any order: `skim` sums them in the warehouse, `child_sum` in Python.
+_DIGEST_NUMBERS = {
+    "duckdb": "CAST(('0x' || substr({digest}, 1, 15)) AS BIGINT)",
+    "postgresql": (
+        "CAST(CAST(('x' || lpad(substr({digest}, 1, 15), 16, '0')) AS bit(64)) AS bigint)"
+    ),
 }
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -173,8 +182,6 @@ class TableSpec:
     null_keys: bool = False
     digest: bool = False
     """Each row also carries `DIGEST`, a digest of all its columns computed in the warehouse."""
-    only: tuple[str, ...] | None = None
-    """Read only these columns (with the digest, a skim); None reads every column."""
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.query is None):
@@ -345,6 +352,61 @@ class SqlSource:
                 self.orphans[name] = cursor.orphans
                 cursor.close()
 
+    def skim(
+        self, children: Mapping[str, SqlSource], extra: Sequence[str] = ()
+    ) -> Generator[list[Row], None, None]:
+        """Chunks of rows holding only the key columns, `extra` columns and `DIGEST`: one
+        digest of each row with its child rows, computed in the warehouse, in no order.
+
+        The digest is the MD5 of the row's own digest and, per child in name order, the count
+        and sum (`child_sum`) of its child rows' digests, as `combined` computes it from the
+        rows a digest-reading source gives.
+
+        Raises:
+            SourceError: as `read`, or the warehouse computes no digests.
+        """
+        self._check_columns(self.spec.key, "primary_key")
+        dialect = self.engine.dialect.name
+        if dialect not in _ROW_DIGESTS:
+            raise SourceError(f"{self.name}: {dialect} computes no row digests")
+        digest = _ROW_DIGESTS[dialect]
+        names = [*self.spec.key, *(c for c in extra if c not in self.spec.key)]
+        parent = (
+            sa.select(*(sa.column(c) for c in names), sa.literal_column(digest).label("_ks_d"))
+            .select_from(sa.select(sa.literal_column("*")).select_from(self._from()).subquery(_ROW))
+            .subquery("_ks_p")
+        )
+        joined: sa.FromClause = parent
+        parts: list[Any] = [parent.c._ks_d]
+        for i, name in enumerate(sorted(children)):
+            child = children[name]
+            child._check_columns(child.spec.key, f"child {name} key")
+            rows = sa.select(sa.literal_column("*")).select_from(child._from()).subquery(_ROW)
+            number = _DIGEST_NUMBERS[dialect].format(digest=digest)
+            cols: list[sa.ColumnClause[Any]] = [sa.column(k) for k in child.spec.key]
+            agg = (
+                sa.select(
+                    *(c.label(f"_ks_k{j}") for j, c in enumerate(cols)),
+                    sa.func.count().label("n"),
+                    sa.func.sum(sa.literal_column(number)).label("s"),
+                )
+                .select_from(rows)
+                .where(*(c.is_not(None) for c in cols))
+                .group_by(*cols)
+                .subquery(f"_ks_c{i}")
+            )
+            on = [agg.c[f"_ks_k{j}"] == parent.c[k] for j, k in enumerate(self.spec.key)]
+            joined = joined.outerjoin(agg, sa.and_(*on))
+            zero = sa.literal(0)
+            parts += ["|", sa.func.coalesce(agg.c.n, zero), ":", sa.func.coalesce(agg.c.s, zero)]
+        combined = sa.func.md5(sa.func.concat(*parts)) if children else parent.c._ks_d
+        stmt = sa.select(*(parent.c[c] for c in names), combined.label(DIGEST)).select_from(joined)
+        with self._translated(), self.engine.connect() as conn:
+            options = conn.execution_options(stream_results=True, yield_per=self.chunk_size)
+            result = options.execute(stmt)
+            for part in result.partitions():
+                yield [dict(zip(names + [DIGEST], values, strict=True)) for values in part]
+
     def _stream(self, order: Sequence[sa.ColumnElement[Any]]) -> Generator[list[Row], None, None]:
         stmt = self._select().order_by(*order)
         # PostgreSQL streams through a named server-side cursor; DuckDB's dialect has none, so
@@ -357,25 +419,15 @@ class SqlSource:
                 yield [dict(zip(names, values, strict=True)) for values in part]
 
     def _select(self) -> sa.Select[Any]:
-        """The rows' columns as the spec asks: every column or `only`, and the digest."""
-        spec = self.spec
-        if not spec.digest and spec.only is None:
+        """Every column of the rows, and with `digest` the digest of each."""
+        if not self.spec.digest:
             return sa.select(sa.literal_column("*")).select_from(self._from())
-        if spec.digest and not self.digests:
-            raise SourceError(
-                f"{self.name}: row digests are computed in DuckDB and PostgreSQL only, "
-                f"not {self.engine.dialect.name}"
-            )
+        dialect = self.engine.dialect.name
+        if dialect not in _ROW_DIGESTS:
+            raise SourceError(f"{self.name}: {dialect} computes no row digests")
         rows = sa.select(sa.literal_column("*")).select_from(self._from()).subquery(_ROW)
-        columns: list[sa.ColumnElement[Any]] = (
-            [sa.literal_column(f"{_ROW}.*")]
-            if spec.only is None
-            else [sa.column(c) for c in spec.only]
-        )
-        if spec.digest:
-            expression = _ROW_DIGESTS[self.engine.dialect.name]
-            columns.append(sa.literal_column(expression).label(DIGEST))
-        return sa.select(*columns).select_from(rows)
+        digest: sa.Label[Any] = sa.literal_column(_ROW_DIGESTS[dialect]).label(DIGEST)
+        return sa.select(sa.literal_column(f"{_ROW}.*"), digest).select_from(rows)
 
     def _from(self) -> sa.FromClause:
         base = self._base()
@@ -547,6 +599,24 @@ class _ChildCursor:
                 "Python order; use integer or text keys"
             )
         self._row, self._key = row, key
+
+
+def child_sum(digests: Sequence[str]) -> str:
+    """What `SqlSource.skim` adds up for a parent's child rows: their count and the sum of
+    their digests' first 15 hex digits."""
+    return f"{len(digests)}:{sum(int(d[:15], 16) for d in digests)}"
+
+
+def combined(row: Row, children: Mapping[str, Sequence[Row]]) -> str:
+    """A row's digest with its child rows, as `SqlSource.skim` computes it, from the rows of
+    digest-reading sources; takes the digest columns out of the rows."""
+    own = str(row.pop(DIGEST))
+    if not children:
+        return own
+    text = own + "".join(
+        f"|{child_sum([str(c.pop(DIGEST)) for c in children[name]])}" for name in sorted(children)
+    )
+    return hashlib.md5(text.encode()).hexdigest()
 
 
 def _less(left: Key, right: Key, name: str) -> bool:
