@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from connector.errors import ValueRejectedError
@@ -80,10 +80,12 @@ def converter(field_type: FieldType, options: ConvertOptions = ConvertOptions())
         raise ValueError(f"{field_type} fields cannot be written from a column: {why}")
     if not options.required:
         # A partial is called without a Python frame of its own: one layer less per value.
-        return functools.partial(cast(Any, build), options=options)
+        # It binds the options positionally: a partial holding a keyword copies it into a new
+        # dict on every call.
+        return functools.partial(build, options)
 
     def required(value: Any) -> Any:
-        out = build(value, options)
+        out = build(options, value)
         if out in (None, "", []):
             raise _reject(
                 value,
@@ -139,7 +141,7 @@ def _float_text(value: float) -> str:
 # Text -----------------------------------------------------------------------------------------
 
 
-def _text(value: Any, options: ConvertOptions) -> str:
+def _text(options: ConvertOptions, value: Any) -> str:
     if type(value) is str:  # the common case first: a str is never an empty NaN
         return value
     if _is_empty(value):
@@ -159,8 +161,8 @@ def _text(value: Any, options: ConvertOptions) -> str:
     raise _reject(value, "is not text; cast the column to a string type in the query")
 
 
-def _single_line(value: Any, options: ConvertOptions) -> str:
-    text = value if type(value) is str else _text(value, options)
+def _single_line(options: ConvertOptions, value: Any) -> str:
+    text = value if type(value) is str else _text(options, value)
     if "\n" in text or "\r" in text:
         raise _reject(
             value,
@@ -170,8 +172,8 @@ def _single_line(value: Any, options: ConvertOptions) -> str:
     return _check_length(value, text, options)
 
 
-def _link(value: Any, options: ConvertOptions) -> str:
-    return _check_length(value, _text(value, options), options)
+def _link(options: ConvertOptions, value: Any) -> str:
+    return _check_length(value, _text(options, value), options)
 
 
 def _check_length(value: Any, text: str, options: ConvertOptions) -> str:
@@ -198,7 +200,7 @@ def _check_length(value: Any, text: str, options: ConvertOptions) -> str:
 # Number ---------------------------------------------------------------------------------------
 
 
-def _number(value: Any, options: ConvertOptions) -> str:
+def _number(options: ConvertOptions, value: Any) -> str:
     # Never through float arithmetic: a NUMERIC(38, 9) must arrive digit for digit.
     if _is_empty(value):
         return ""
@@ -276,7 +278,7 @@ def _local(value: datetime, options: ConvertOptions) -> datetime:
         raise _reject(value, "falls outside the years 1-9999 in the mapping's timezone") from None
 
 
-def _date(value: Any, options: ConvertOptions) -> str | None:
+def _date(options: ConvertOptions, value: Any) -> str | None:
     if _is_empty(value) or value == "":
         return None
     day: date | None = None
@@ -296,7 +298,7 @@ def _date(value: Any, options: ConvertOptions) -> str | None:
     return day.isoformat()
 
 
-def _time(value: Any, options: ConvertOptions) -> str | None:
+def _time(options: ConvertOptions, value: Any) -> str | None:
     # Kintone stores minutes (docs/kintone-api.md §1); the seconds are dropped here so the diff sees
     # the same.
     if _is_empty(value) or value == "":
@@ -313,7 +315,7 @@ def _time(value: Any, options: ConvertOptions) -> str | None:
     raise _reject(value, "is not a time of day; TIME fields take HH:MM or HH:MM:SS")
 
 
-def _datetime(value: Any, options: ConvertOptions) -> str | None:
+def _datetime(options: ConvertOptions, value: Any) -> str | None:
     if _is_empty(value) or value == "":
         return None
     moment: datetime | None = None
@@ -384,13 +386,13 @@ def _check_options(value: Any, labels: list[str], options: ConvertOptions) -> No
         )
 
 
-def _multi_choice(value: Any, options: ConvertOptions) -> list[str]:
+def _multi_choice(options: ConvertOptions, value: Any) -> list[str]:
     labels = _labels(value, options)
     _check_options(value, labels, options)
     return labels
 
 
-def _single_choice(value: Any, options: ConvertOptions) -> str | None:
+def _single_choice(options: ConvertOptions, value: Any) -> str | None:
     if type(value) is str and value:
         if options.options is not None and value not in options.options:
             _check_options(value, [value], options)
@@ -404,11 +406,11 @@ def _single_choice(value: Any, options: ConvertOptions) -> str | None:
     return label
 
 
-def _entities(value: Any, options: ConvertOptions) -> list[dict[str, str]]:
+def _entities(options: ConvertOptions, value: Any) -> list[dict[str, str]]:
     return [{"code": code} for code in _labels(value, options)]
 
 
-def _entity(value: Any, options: ConvertOptions) -> dict[str, str] | None:
+def _entity(options: ConvertOptions, value: Any) -> dict[str, str] | None:
     if _is_empty(value) or value == "":
         return None
     if not isinstance(value, str):
@@ -419,7 +421,7 @@ def _entity(value: Any, options: ConvertOptions) -> dict[str, str] | None:
 # Files ----------------------------------------------------------------------------------------
 
 
-def _files(value: Any, options: ConvertOptions) -> list[FileUpload]:
+def _files(options: ConvertOptions, value: Any) -> list[FileUpload]:
     uploads = _uploads(value, options)
     for upload in uploads:
         if len(upload.data) > MAX_FILE_BYTES:
@@ -502,7 +504,7 @@ def _read_file(value: str | os.PathLike[str], options: ConvertOptions) -> FileUp
     return FileUpload(name=full.name, data=data, content_type=content_type)
 
 
-_BUILDERS: dict[FieldType, Callable[[Any, ConvertOptions], Any]] = {
+_BUILDERS: dict[FieldType, Callable[[ConvertOptions, Any], Any]] = {
     FieldType.SINGLE_LINE_TEXT: _single_line,
     FieldType.MULTI_LINE_TEXT: _text,
     FieldType.RICH_TEXT: _text,
