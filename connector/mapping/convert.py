@@ -119,6 +119,15 @@ def _is_empty(value: Any) -> bool:
 
 
 def _plain(number: Decimal) -> str:
+    text = str(number)
+    # str() writes a number out unless its exponent is above 0 or it is tiny; written out in
+    # under 500 characters, it holds under 1,000 digits, and is what format() would give.
+    if "E" not in text and len(text) <= _PLAIN_DIGITS // 2:
+        return text
+    return _written_out(number)
+
+
+def _written_out(number: Decimal) -> str:
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and len(number.as_tuple().digits) + abs(exponent) > _PLAIN_DIGITS:
         raise _reject(number, f"has more than {_PLAIN_DIGITS:,} digits written out")
@@ -169,6 +178,8 @@ def _single_line(options: ConvertOptions, value: Any) -> str:
             "has a line break, which a SINGLE_LINE_TEXT field cannot hold; "
             "replace the line breaks or map the column to a MULTI_LINE_TEXT field",
         )
+    if options.max_length is None and options.min_length is None:
+        return text
     return _check_length(value, text, options)
 
 
@@ -201,6 +212,16 @@ def _check_length(value: Any, text: str, options: ConvertOptions) -> str:
 
 
 def _number(options: ConvertOptions, value: Any) -> str:
+    # What INTEGER and NUMERIC columns read as, without the checks other types need.
+    kind = type(value)
+    if kind is int:
+        return _check_number(value, _int_text(value), options)
+    if kind is Decimal and value.is_finite():
+        return _check_number(value, _plain(value), options)
+    return _any_number(options, value)
+
+
+def _any_number(options: ConvertOptions, value: Any) -> str:
     # Never through float arithmetic: a NUMERIC(38, 9) must arrive digit for digit.
     if _is_empty(value):
         return ""
@@ -240,6 +261,19 @@ def canonical_number(text: str) -> str:
 
 
 def _check_number(value: Any, text: str, options: ConvertOptions) -> str:
+    # Without a range, a text (written out, no exponent) no longer than the digit limit meets
+    # it: it has at least as many characters as digits before the point.
+    limit = options.integer_digits
+    if (
+        options.min_value is None
+        and options.max_value is None
+        and (limit is None or len(text) <= limit)
+    ):
+        return text
+    return _check_range(value, text, options)
+
+
+def _check_range(value: Any, text: str, options: ConvertOptions) -> str:
     number = Decimal(text)
     if options.min_value is not None and number < options.min_value:
         raise _reject(
@@ -279,6 +313,12 @@ def _local(value: datetime, options: ConvertOptions) -> datetime:
 
 
 def _date(options: ConvertOptions, value: Any) -> str | None:
+    if type(value) is date and value.year >= MIN_YEAR:  # what a DATE column reads as
+        return value.isoformat()
+    return _any_date(options, value)
+
+
+def _any_date(options: ConvertOptions, value: Any) -> str | None:
     if _is_empty(value) or value == "":
         return None
     day: date | None = None
@@ -316,6 +356,21 @@ def _time(options: ConvertOptions, value: Any) -> str | None:
 
 
 def _datetime(options: ConvertOptions, value: Any) -> str | None:
+    if type(value) is datetime and value.tzinfo is None:
+        # What a TIMESTAMP column reads as, moved to UTC by the offset its wall time has in the
+        # zone: the arithmetic `astimezone` does, without the two objects `replace` builds.
+        offset = options.timezone.utcoffset(value)
+        if offset is not None:
+            try:
+                utc = value - offset
+            except OverflowError:
+                utc = None
+            if utc is not None and utc.year >= MIN_YEAR:
+                return utc.isoformat(timespec="seconds") + "Z"
+    return _any_datetime(options, value)
+
+
+def _any_datetime(options: ConvertOptions, value: Any) -> str | None:
     if _is_empty(value) or value == "":
         return None
     moment: datetime | None = None
@@ -351,11 +406,11 @@ def _datetime(options: ConvertOptions, value: Any) -> str | None:
 
 
 def _labels(value: Any, options: ConvertOptions) -> list[str]:
+    if isinstance(value, str):  # first: a str is never an empty NaN
+        parts = value.split(options.separator or ",")
+        return [part for part in map(str.strip, parts) if part]
     if _is_empty(value):
         return []
-    if isinstance(value, str):
-        parts = value.split(options.separator or ",")
-        return [part.strip() for part in parts if part.strip()]
     if isinstance(value, list | tuple):
         return [_label(item) for item in value if not _is_empty(item)]
     raise _reject(value, "is not a list; give a list or delimited text such as 'A,B'")
@@ -370,7 +425,7 @@ def _label(item: Any) -> str:
 
 
 def _check_options(value: Any, labels: list[str], options: ConvertOptions) -> None:
-    if options.options is None:
+    if options.options is None or options.options.issuperset(labels):
         return
     unknown = [label for label in labels if label not in options.options]
     if unknown:
