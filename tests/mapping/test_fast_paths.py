@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from connector.errors import ValueRejectedError
 from connector.mapping import convert as c
 from connector.mapping.convert import ConvertOptions
+from connector.mapping.mapper import _KEY_JSON, RowKey
 from tests.mapping.test_hostile import values as hostile_values
 
 LONG = os.environ.get("KINTONE_SYNC_LONG_TESTS") == "1"
@@ -132,6 +133,31 @@ def test_the_number_check_skipped_for_short_text_cannot_fail(
     assert outcome(c._check_number, value, text[1], options) == outcome(
         c._check_range, value, text[1], options
     )
+
+
+keys = st.lists(
+    st.one_of(st.text(), st.text(st.characters(codec=None, exclude_categories=())), st.integers()),
+    max_size=3,
+)
+
+
+def key_text(make: Callable[[list[Any]], str], values: list[Any]) -> tuple[str, str]:
+    try:
+        text = make(values)
+        text.encode()  # what the digest reads; a lone surrogate has no UTF-8
+    except UnicodeEncodeError as exc:
+        return "unencodable", str(exc)
+    return "text", text
+
+
+@EXAMPLES
+@given(values=keys)
+@example(values=['"\\\n\u2028é\x00'])
+@example(values=["\ud800"])
+@example(values=[])
+def test_a_text_key_is_written_as_the_json_encoder_writes_it(values: list[Any]) -> None:
+    fast = key_text(lambda v: RowKey.of(v).text, values)
+    assert fast == key_text(_KEY_JSON.encode, values)
 
 
 def test_a_naive_datetime_moves_to_utc_by_its_wall_time_offset() -> None:
