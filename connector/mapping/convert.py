@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from connector.errors import ValueRejectedError
@@ -80,10 +80,12 @@ def converter(field_type: FieldType, options: ConvertOptions = ConvertOptions())
         raise ValueError(f"{field_type} fields cannot be written from a column: {why}")
     if not options.required:
         # A partial is called without a Python frame of its own: one layer less per value.
-        return functools.partial(cast(Any, build), options=options)
+        # It binds the options positionally: a partial holding a keyword copies it into a new
+        # dict on every call.
+        return functools.partial(build, options)
 
     def required(value: Any) -> Any:
-        out = build(value, options)
+        out = build(options, value)
         if out in (None, "", []):
             raise _reject(
                 value,
@@ -117,6 +119,15 @@ def _is_empty(value: Any) -> bool:
 
 
 def _plain(number: Decimal) -> str:
+    text = str(number)
+    # str() writes a number out unless its exponent is above 0 or it is tiny; written out in
+    # under 500 characters, it holds under 1,000 digits, and is what format() would give.
+    if "E" not in text and len(text) <= _PLAIN_DIGITS // 2:
+        return text
+    return _written_out(number)
+
+
+def _written_out(number: Decimal) -> str:
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and len(number.as_tuple().digits) + abs(exponent) > _PLAIN_DIGITS:
         raise _reject(number, f"has more than {_PLAIN_DIGITS:,} digits written out")
@@ -139,7 +150,7 @@ def _float_text(value: float) -> str:
 # Text -----------------------------------------------------------------------------------------
 
 
-def _text(value: Any, options: ConvertOptions) -> str:
+def _text(options: ConvertOptions, value: Any) -> str:
     if type(value) is str:  # the common case first: a str is never an empty NaN
         return value
     if _is_empty(value):
@@ -159,19 +170,21 @@ def _text(value: Any, options: ConvertOptions) -> str:
     raise _reject(value, "is not text; cast the column to a string type in the query")
 
 
-def _single_line(value: Any, options: ConvertOptions) -> str:
-    text = value if type(value) is str else _text(value, options)
+def _single_line(options: ConvertOptions, value: Any) -> str:
+    text = value if type(value) is str else _text(options, value)
     if "\n" in text or "\r" in text:
         raise _reject(
             value,
             "has a line break, which a SINGLE_LINE_TEXT field cannot hold; "
             "replace the line breaks or map the column to a MULTI_LINE_TEXT field",
         )
+    if options.max_length is None and options.min_length is None:
+        return text
     return _check_length(value, text, options)
 
 
-def _link(value: Any, options: ConvertOptions) -> str:
-    return _check_length(value, _text(value, options), options)
+def _link(options: ConvertOptions, value: Any) -> str:
+    return _check_length(value, _text(options, value), options)
 
 
 def _check_length(value: Any, text: str, options: ConvertOptions) -> str:
@@ -198,7 +211,17 @@ def _check_length(value: Any, text: str, options: ConvertOptions) -> str:
 # Number ---------------------------------------------------------------------------------------
 
 
-def _number(value: Any, options: ConvertOptions) -> str:
+def _number(options: ConvertOptions, value: Any) -> str:
+    # What INTEGER and NUMERIC columns read as, without the checks other types need.
+    kind = type(value)
+    if kind is int:
+        return _check_number(value, _int_text(value), options)
+    if kind is Decimal and value.is_finite():
+        return _check_number(value, _plain(value), options)
+    return _any_number(options, value)
+
+
+def _any_number(options: ConvertOptions, value: Any) -> str:
     # Never through float arithmetic: a NUMERIC(38, 9) must arrive digit for digit.
     if _is_empty(value):
         return ""
@@ -238,6 +261,19 @@ def canonical_number(text: str) -> str:
 
 
 def _check_number(value: Any, text: str, options: ConvertOptions) -> str:
+    # Without a range, a text (written out, no exponent) no longer than the digit limit meets
+    # it: it has at least as many characters as digits before the point.
+    limit = options.integer_digits
+    if (
+        options.min_value is None
+        and options.max_value is None
+        and (limit is None or len(text) <= limit)
+    ):
+        return text
+    return _check_range(value, text, options)
+
+
+def _check_range(value: Any, text: str, options: ConvertOptions) -> str:
     number = Decimal(text)
     if options.min_value is not None and number < options.min_value:
         raise _reject(
@@ -276,7 +312,13 @@ def _local(value: datetime, options: ConvertOptions) -> datetime:
         raise _reject(value, "falls outside the years 1-9999 in the mapping's timezone") from None
 
 
-def _date(value: Any, options: ConvertOptions) -> str | None:
+def _date(options: ConvertOptions, value: Any) -> str | None:
+    if type(value) is date and value.year >= MIN_YEAR:  # what a DATE column reads as
+        return value.isoformat()
+    return _any_date(options, value)
+
+
+def _any_date(options: ConvertOptions, value: Any) -> str | None:
     if _is_empty(value) or value == "":
         return None
     day: date | None = None
@@ -296,7 +338,7 @@ def _date(value: Any, options: ConvertOptions) -> str | None:
     return day.isoformat()
 
 
-def _time(value: Any, options: ConvertOptions) -> str | None:
+def _time(options: ConvertOptions, value: Any) -> str | None:
     # Kintone stores minutes (docs/kintone-api.md §1); the seconds are dropped here so the diff sees
     # the same.
     if _is_empty(value) or value == "":
@@ -313,7 +355,22 @@ def _time(value: Any, options: ConvertOptions) -> str | None:
     raise _reject(value, "is not a time of day; TIME fields take HH:MM or HH:MM:SS")
 
 
-def _datetime(value: Any, options: ConvertOptions) -> str | None:
+def _datetime(options: ConvertOptions, value: Any) -> str | None:
+    if type(value) is datetime and value.tzinfo is None:
+        # What a TIMESTAMP column reads as, moved to UTC by the offset its wall time has in the
+        # zone: the arithmetic `astimezone` does, without the two objects `replace` builds.
+        offset = options.timezone.utcoffset(value)
+        if offset is not None:
+            try:
+                utc = value - offset
+            except OverflowError:
+                utc = None
+            if utc is not None and utc.year >= MIN_YEAR:
+                return utc.isoformat(timespec="seconds") + "Z"
+    return _any_datetime(options, value)
+
+
+def _any_datetime(options: ConvertOptions, value: Any) -> str | None:
     if _is_empty(value) or value == "":
         return None
     moment: datetime | None = None
@@ -349,11 +406,11 @@ def _datetime(value: Any, options: ConvertOptions) -> str | None:
 
 
 def _labels(value: Any, options: ConvertOptions) -> list[str]:
+    if isinstance(value, str):  # first: a str is never an empty NaN
+        parts = value.split(options.separator or ",")
+        return [part for part in map(str.strip, parts) if part]
     if _is_empty(value):
         return []
-    if isinstance(value, str):
-        parts = value.split(options.separator or ",")
-        return [part.strip() for part in parts if part.strip()]
     if isinstance(value, list | tuple):
         return [_label(item) for item in value if not _is_empty(item)]
     raise _reject(value, "is not a list; give a list or delimited text such as 'A,B'")
@@ -368,7 +425,7 @@ def _label(item: Any) -> str:
 
 
 def _check_options(value: Any, labels: list[str], options: ConvertOptions) -> None:
-    if options.options is None:
+    if options.options is None or options.options.issuperset(labels):
         return
     unknown = [label for label in labels if label not in options.options]
     if unknown:
@@ -384,13 +441,13 @@ def _check_options(value: Any, labels: list[str], options: ConvertOptions) -> No
         )
 
 
-def _multi_choice(value: Any, options: ConvertOptions) -> list[str]:
+def _multi_choice(options: ConvertOptions, value: Any) -> list[str]:
     labels = _labels(value, options)
     _check_options(value, labels, options)
     return labels
 
 
-def _single_choice(value: Any, options: ConvertOptions) -> str | None:
+def _single_choice(options: ConvertOptions, value: Any) -> str | None:
     if type(value) is str and value:
         if options.options is not None and value not in options.options:
             _check_options(value, [value], options)
@@ -404,11 +461,11 @@ def _single_choice(value: Any, options: ConvertOptions) -> str | None:
     return label
 
 
-def _entities(value: Any, options: ConvertOptions) -> list[dict[str, str]]:
+def _entities(options: ConvertOptions, value: Any) -> list[dict[str, str]]:
     return [{"code": code} for code in _labels(value, options)]
 
 
-def _entity(value: Any, options: ConvertOptions) -> dict[str, str] | None:
+def _entity(options: ConvertOptions, value: Any) -> dict[str, str] | None:
     if _is_empty(value) or value == "":
         return None
     if not isinstance(value, str):
@@ -419,7 +476,7 @@ def _entity(value: Any, options: ConvertOptions) -> dict[str, str] | None:
 # Files ----------------------------------------------------------------------------------------
 
 
-def _files(value: Any, options: ConvertOptions) -> list[FileUpload]:
+def _files(options: ConvertOptions, value: Any) -> list[FileUpload]:
     uploads = _uploads(value, options)
     for upload in uploads:
         if len(upload.data) > MAX_FILE_BYTES:
@@ -502,7 +559,7 @@ def _read_file(value: str | os.PathLike[str], options: ConvertOptions) -> FileUp
     return FileUpload(name=full.name, data=data, content_type=content_type)
 
 
-_BUILDERS: dict[FieldType, Callable[[Any, ConvertOptions], Any]] = {
+_BUILDERS: dict[FieldType, Callable[[ConvertOptions, Any], Any]] = {
     FieldType.SINGLE_LINE_TEXT: _single_line,
     FieldType.MULTI_LINE_TEXT: _text,
     FieldType.RICH_TEXT: _text,

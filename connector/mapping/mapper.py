@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,8 +52,14 @@ class RowKey:
 
     @classmethod
     def of(cls, values: Sequence[Any]) -> RowKey:
-        text = _KEY_JSON.encode(list(values))
-        return cls(tuple(values), text, hashlib.sha256(text.encode()).hexdigest()[:32])
+        values = tuple(values)
+        if all(type(v) is str for v in values):
+            # The common key, text, without building a JSON encoder per row: the same
+            # function writes the strings inside `_KEY_JSON`.
+            text = "[" + ",".join(map(encode_basestring, values)) + "]"
+        else:
+            text = _KEY_JSON.encode(list(values))
+        return cls(values, text, hashlib.sha256(text.encode()).hexdigest()[:32])
 
     def __str__(self) -> str:
         return ", ".join(str(v) for v in self.values)
@@ -141,8 +148,14 @@ class Mapper:
             s.kind for slots in self.tables.values() for s in slots
         )
         """Whether some field holds values only Kintone can check (users, lookups...)."""
-        self._steps = [(s.code, s.source.column, s, s.convert, s.insert_only) for s in self.slots]
+        self._steps = [
+            (s.code, s.source.column, s.source, s.convert, s.insert_only) for s in self.slots
+        ]
         """Each slot's parts as a tuple: `map` runs per row and field, attributes cost there."""
+        self._table_steps = [
+            (code, [(s.code, s.source.column, s.source, s.convert) for s in slots])
+            for code, slots in self.tables.items()
+        ]
 
     def _slot(self, code: str, fm: FieldMap, f: Field | None, form: Form) -> _Slot:
         if code == RECORD_ID:
@@ -185,11 +198,11 @@ class Mapper:
         key = RowKey.of([row[c] for c in self.primary_key])
         refusals: list[Refusal] = []
         record: dict[str, Any] = {}
-        for code, column, slot, convert, insert_only in self._steps:
+        for code, column, source, convert, insert_only in self._steps:
             try:
                 # A plain column, read in place: `pick` is for templates, constants and errors.
                 value = convert(
-                    row[column] if column is not None and column in row else pick(slot.source, row)
+                    row[column] if column is not None and column in row else pick(source, row)
                 )
             except (ValueRejectedError, KeyError, ValueError) as exc:
                 refusals.append(Refusal(key, code, "VALUE", _reason(exc)))
@@ -197,7 +210,8 @@ class Mapper:
             if value is None and insert_only:
                 continue
             record[code] = {"value": value}
-        for table_code, slots in self.tables.items():
+        children_sent = 0
+        for table_code, steps in self._table_steps:
             rows = children.get(table_code, ())
             if len(rows) > MAX_TABLE_ROWS:
                 refusals.append(
@@ -210,7 +224,8 @@ class Mapper:
                     )
                 )
                 continue
-            record[table_code] = {"value": _table_rows(key, table_code, slots, rows, refusals)}
+            record[table_code] = {"value": _table_rows(key, table_code, steps, rows, refusals)}
+            children_sent += len(rows)
         if refusals:
             return refusals
         key_value = None
@@ -228,7 +243,6 @@ class Mapper:
                     )
                 ]
         refs = self._refs(record) if self.checked else frozenset()
-        children_sent = sum(len(children.get(code, ())) for code in self.tables)
         return Outgoing(key, key_value, record, self.merges, child_rows=children_sent, refs=refs)
 
     def _refs(self, record: Mapping[str, Any]) -> frozenset[tuple[str, str, str]]:
@@ -248,7 +262,7 @@ class Mapper:
 def _table_rows(
     key: RowKey,
     table_code: str,
-    slots: Sequence[_Slot],
+    steps: Sequence[tuple[str, str | None, FieldMap, Converter]],
     children: Sequence[Row],
     refusals: list[Refusal],
 ) -> list[dict[str, Any]]:
@@ -256,17 +270,14 @@ def _table_rows(
     rows = []
     for index, child in enumerate(children):
         cells: dict[str, Any] = {}
-        for slot in slots:
-            column = slot.source.column
+        for code, column, source, convert in steps:
             try:
                 raw = (
-                    child[column]
-                    if column is not None and column in child
-                    else pick(slot.source, child)
+                    child[column] if column is not None and column in child else pick(source, child)
                 )
-                cells[slot.code] = {"value": slot.convert(raw)}
+                cells[code] = {"value": convert(raw)}
             except (ValueRejectedError, KeyError, ValueError) as exc:
-                where = f"{table_code}[{index}].{slot.code}"
+                where = f"{table_code}[{index}].{code}"
                 refusals.append(Refusal(key, where, "VALUE", _reason(exc)))
         rows.append({"value": cells})
     return rows
