@@ -8,6 +8,9 @@ from typing import Any
 from connector.diff import Conflict
 from connector.mapping.mapper import Refusal
 
+RECORD_IDS_KEPT = 10_000
+"""Record ids a report holds: about 100 bytes each, so a million-row run would hold 100 MB."""
+
 
 @dataclass
 class SyncReport:
@@ -32,7 +35,9 @@ class SyncReport:
     """Records changed in Kintone since the job last wrote them, which the run would change:
     overwritten, skipped or stopping the run, as on_conflict says."""
     record_ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
-    """Source primary key -> Kintone record id, for the rows written."""
+    """Source primary key -> Kintone record id, for the first `RECORD_IDS_KEPT` rows written
+    (the state store keeps every one); `record_ids_left_out` counts the others."""
+    record_ids_left_out: int = 0
     api_calls: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     seconds: float = 0.0

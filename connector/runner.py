@@ -29,7 +29,7 @@ from connector.kintone.writer import WriteResult
 from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Outgoing, Refusal, RowKey
 from connector.pipeline import InFlight, Sent
-from connector.report import SyncReport
+from connector.report import RECORD_IDS_KEPT, SyncReport
 from connector.source import DIGEST, Key, Row, SqlSource
 from connector.state import Lock, RowState, Scope, StateStore
 
@@ -976,7 +976,10 @@ def _count(report: SyncReport, result: WriteResult, *, dry_run: bool) -> None:
         report.refusals += result.refused  # a run's refusals are recorded by `_refuse`
     else:
         for key, record_id in (*result.inserted, *result.updated):
-            report.record_ids[key.values] = record_id
+            if len(report.record_ids) < RECORD_IDS_KEPT or key.values in report.record_ids:
+                report.record_ids[key.values] = record_id
+            else:
+                report.record_ids_left_out += 1
 
 
 def _payload_hash(app: int | str, key_field: str | None, out: Outgoing) -> str:
