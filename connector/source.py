@@ -115,6 +115,7 @@ def create_engine_from_url(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     shown = _show(parsed)
     _check_duckdb_file(parsed, shown)
+    parsed = _duckdb_defaults(parsed)
     try:
         engine = sa.create_engine(parsed)
     except NoSuchModuleError:
@@ -155,6 +156,28 @@ def _check_duckdb_file(url: URL, shown: str) -> None:
             f"the DuckDB file {database} does not exist ({shown}); check source.url in the "
             "project file (a relative path is relative to the project file's directory)"
         )
+
+
+def _duckdb_defaults(url: URL) -> URL:
+    """A DuckDB file opened with a small memory limit and one thread, unless the URL says.
+
+    DuckDB runs in this process and keeps every block it has read cached up to its memory
+    limit (80% of RAM by default): reading a 1,000,000-row table took 46 MB more than a
+    100,000-row one. At 64 MB it evicts instead, and a query's sort spills to its temporary
+    directory; one thread, because each thread needs its own sort memory (two threads ran out
+    at 64 MB). duckdb-engine hands URL query parameters to DuckDB as settings, so
+    ``?memory_limit=1GB&threads=4`` gives a heavy query more.
+    """
+    database = url.database or ""
+    if url.get_backend_name() != "duckdb" or database in ("", ":memory:"):
+        return url  # an in-memory database holds its tables in that memory
+    if database.startswith(("md:", "motherduck:")):
+        return url
+    wanted = {k: v for k, v in _DUCKDB_SETTINGS.items() if k not in url.query}
+    return url.update_query_dict(wanted)
+
+
+_DUCKDB_SETTINGS = {"memory_limit": "64MB", "threads": "1"}
 
 
 @dataclass(frozen=True)

@@ -527,6 +527,98 @@ def test_unknown_child_order_by_column(shop: Engine) -> None:
     )
 
 
+# ---------------------------------------------------------------- DuckDB edge cases
+
+
+def _recorded(engine: Engine) -> list[str]:
+    """Every statement the engine sends from now on."""
+    sent: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    return sent
+
+
+def _assert_in_key_order(got: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+    """`got` holds `rows`, each once: those with a full key (the first two columns) in key
+    order as Python sorts it, ties in any order; then those with a NULL in the key."""
+    keyed = sorted((r for r in rows if None not in r[:2]), key=lambda r: r[:2])
+    assert [r[:2] for r in got[: len(keyed)]] == [r[:2] for r in keyed]
+    assert sorted(got, key=str) == sorted(rows, key=str)
+
+
+def test_duckdb_pages_an_empty_table(tmp_path: Path) -> None:
+    engine = _duckdb(
+        tmp_path / "empty.duckdb",
+        "CREATE TABLE p (id INTEGER); CREATE TABLE c AS SELECT 1 AS id, 'x' AS body",
+    )
+    parents = SqlSource(engine, TableSpec(table="p", key=("id",)))
+    assert list(parents.read()) == []
+    kids = {"c": SqlSource(engine, TableSpec(table="c", key=("id",)))}
+    assert list(parents.read_with_children(kids)) == []
+    assert parents.orphans == {"c": 1}
+    engine.dispose()
+
+
+def test_duckdb_child_rows_of_one_parent_span_pages_in_order(tmp_path: Path) -> None:
+    """A parent with more child rows than a page, others straddling page boundaries, orphans
+    before, between and after the parents, and a NULL child key: the merge join sees each
+    parent's rows together, in order_by order."""
+    engine = _duckdb(
+        tmp_path / "kids.duckdb",
+        """
+        CREATE TABLE p (id INTEGER, name VARCHAR);
+        INSERT INTO p VALUES (4, 'd'), (1, 'a'), (2, 'b'), (6, 'f');
+        CREATE TABLE c (id INTEGER, pos INTEGER);
+        INSERT INTO c SELECT 2, 9 - range FROM range(7);
+        INSERT INTO c VALUES (1, 2), (0, 1), (4, 1), (1, 1), (3, 1), (3, 2), (NULL, 1), (9, 1),
+            (6, 1), (4, 2), (5, 1);
+        """,
+    )
+    parents = SqlSource(engine, TableSpec(table="p", key=("id",)), chunk_size=3)
+    kids = {
+        "c": SqlSource(engine, TableSpec(table="c", key=("id",), order_by=("pos",)), chunk_size=3)
+    }
+    joined = [
+        (parent["id"], [row["pos"] for row in children["c"]])
+        for chunk in parents.read_with_children(kids)
+        for parent, children in chunk
+    ]
+    assert joined == [(1, [1, 2]), (2, [3, 4, 5, 6, 7, 8, 9]), (4, [1, 2]), (6, [1])]
+    assert parents.orphans == {"c": 6}  # 0, 3 twice, 5, 9 and the NULL key
+    engine.dispose()
+
+
+def test_duckdb_pages_keep_since_and_also(tmp_path: Path) -> None:
+    engine = _duckdb(
+        tmp_path / "since.duckdb",
+        "CREATE TABLE t AS SELECT range AS id, range % 10 AS version FROM range(40)",
+    )
+    spec = TableSpec(table="t", key=("id",), since=("version", 7), also=((3,), (21,)))
+    ids = [row["id"] for chunk in SqlSource(engine, spec, chunk_size=2).read() for row in chunk]
+    assert ids == sorted({3, 21} | {i for i in range(40) if i % 10 > 7})
+    engine.dispose()
+
+
+def test_duckdb_file_opens_with_a_small_memory_limit_unless_the_url_says(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    duckdb.connect(str(path)).close()
+    settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
+    engine = create_engine_from_url(f"duckdb:///{path}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(settings).one() == ("61.0 MiB", 1)
+    engine.dispose()
+    roomy = create_engine_from_url(f"duckdb:///{path}?memory_limit=1GB&threads=2")
+    with roomy.connect() as conn:
+        assert conn.exec_driver_sql(settings).one() == ("953.6 MiB", 2)
+    roomy.dispose()
+    memory = create_engine_from_url("duckdb:///:memory:")
+    assert "memory_limit" not in memory.url.query  # its tables live in that memory
+    memory.dispose()
+
+
 def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path: Path) -> None:
     """DuckDB prints a progress bar on stdout for a query past 2 s, into `--output json`."""
     engine = create_engine_from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
