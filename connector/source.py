@@ -162,10 +162,11 @@ def _duckdb_defaults(url: URL) -> URL:
     """A DuckDB file opened with a small memory limit and one thread, unless the URL says.
 
     DuckDB runs in this process and keeps every block it has read cached up to its memory
-    limit (80% of RAM by default): reading a 1,000,000-row table took 46 MB more than a
-    100,000-row one. At 64 MB it evicts instead, and a query's sort spills to its temporary
-    directory; one thread, because each thread needs its own sort memory (two threads ran out
-    at 64 MB). duckdb-engine hands URL query parameters to DuckDB as settings, so
+    limit (80% of RAM by default), and sorts a whole read in memory: reading 1,000,000 rows
+    in key order peaked at 525 MiB. At 64 MB it evicts instead, and a sort, a join or an
+    aggregate spills to its temporary directory (next to the file unless `temp_directory`
+    says); one thread, because each thread needs its own sort memory (two threads ran out at
+    64 MB). duckdb-engine hands URL query parameters to DuckDB as settings, so
     ``?memory_limit=1GB&threads=4`` gives a heavy query more.
     """
     database = url.database or ""
@@ -556,6 +557,13 @@ class _Translate:
             raise ConfigError(
                 f"unknown table {source.spec.table!r} in {_show(url)}; "
                 "fix source.table in the mapping (schema.table when not in the default schema)"
+            ) from None
+        if source.engine.dialect.name == "duckdb" and "out of memory" in detail.lower():
+            limit = source.engine.url.query.get("memory_limit")
+            raise SourceError(
+                f"{source.name}: DuckDB needed more memory than its limit ({limit}) and could "
+                f"not spill to disk: {detail}; raise it in source.url (?memory_limit=1GB), or "
+                "give it a writable ?temp_directory=/path to spill to"
             ) from None
         what = f"table {source.spec.table!r}" if source.spec.table else "the source query"
         raise SourceError(

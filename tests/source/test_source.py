@@ -530,26 +530,7 @@ def test_unknown_child_order_by_column(shop: Engine) -> None:
 # ---------------------------------------------------------------- DuckDB edge cases
 
 
-def _recorded(engine: Engine) -> list[str]:
-    """Every statement the engine sends from now on."""
-    sent: list[str] = []
-
-    @sa.event.listens_for(engine, "before_cursor_execute")
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(" ".join(statement.split()))
-
-    return sent
-
-
-def _assert_in_key_order(got: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
-    """`got` holds `rows`, each once: those with a full key (the first two columns) in key
-    order as Python sorts it, ties in any order; then those with a NULL in the key."""
-    keyed = sorted((r for r in rows if None not in r[:2]), key=lambda r: r[:2])
-    assert [r[:2] for r in got[: len(keyed)]] == [r[:2] for r in keyed]
-    assert sorted(got, key=str) == sorted(rows, key=str)
-
-
-def test_duckdb_pages_an_empty_table(tmp_path: Path) -> None:
+def test_duckdb_an_empty_table(tmp_path: Path) -> None:
     engine = _duckdb(
         tmp_path / "empty.duckdb",
         "CREATE TABLE p (id INTEGER); CREATE TABLE c AS SELECT 1 AS id, 'x' AS body",
@@ -591,7 +572,7 @@ def test_duckdb_child_rows_of_one_parent_span_pages_in_order(tmp_path: Path) -> 
     engine.dispose()
 
 
-def test_duckdb_pages_keep_since_and_also(tmp_path: Path) -> None:
+def test_duckdb_since_and_also(tmp_path: Path) -> None:
     engine = _duckdb(
         tmp_path / "since.duckdb",
         "CREATE TABLE t AS SELECT range AS id, range % 10 AS version FROM range(40)",
@@ -626,3 +607,18 @@ def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path: Path) -> None:
         setting = conn.exec_driver_sql("SELECT current_setting('enable_progress_bar')").scalar()
     engine.dispose()
     assert setting is False
+
+
+def test_duckdb_out_of_memory_says_how_to_give_it_more(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    duckdb.connect(str(path)).close()
+    # No temporary directory: nothing may spill, so a big sort runs out of its 8 MB.
+    engine = create_engine_from_url(f"duckdb:///{path}?memory_limit=8MB&temp_directory=")
+    query = "SELECT range AS id, repeat('x', 100) AS pad FROM range(2000000) ORDER BY random()"
+    source = SqlSource(engine, TableSpec(query=query, key=("id",)))
+    with pytest.raises(SourceError) as caught:
+        next(iter(source.read()))
+    engine.dispose()
+    message = str(caught.value)
+    assert "DuckDB needed more memory than its limit (8MB)" in message
+    assert "?memory_limit=1GB" in message and "temp_directory" in message
