@@ -150,6 +150,18 @@ def decide(
     return out
 
 
+def unchanged_source(
+    digests: Mapping[str, str], stored: Mapping[str, str], policy: Policy
+) -> set[str]:
+    """The rows (by id) whose warehouse digest is the one their record was last written from:
+    unchanged without being mapped. `stored` holds the digests of rows whose record is written
+    and synced (a refused or pending row is read whole, whatever its digest); a full refresh
+    maps every row."""
+    if policy.full_refresh:
+        return set()
+    return {row_id for row_id, digest in digests.items() if stored.get(row_id) == digest}
+
+
 def _claim(
     row: Candidate,
     match: str,

@@ -411,9 +411,8 @@ class _Run:
                     changed.append(values)
                 else:
                     keyed.append((values, RowKey.of(values).id, digest))
-            stored = self.state.rows.digests(self.scope, [row_id for _, row_id, _ in keyed])
-            same = [row_id for _, row_id, digest in keyed if stored.get(row_id) == digest]
-            changed += [values for values, row_id, digest in keyed if stored.get(row_id) != digest]
+            same = self._unchanged({row_id: digest for _, row_id, digest in keyed})
+            changed += [values for values, row_id, _ in keyed if row_id not in same]
             self.state.rows.mark_seen(self.scope, same, self.mark, plan=self.dry_run)
             report = self.report
             report.rows_read += len(same)
@@ -459,15 +458,14 @@ class _Run:
                         row_id = RowKey.of(values).id
                         ids[i] = row_id
                         digests[row_id] = digest
-            skipping = digests and not self.policy.full_refresh
-            stored = self.state.rows.digests(self.scope, digests) if skipping else {}
+            same = self._unchanged(digests)
             mapped: list[Outgoing] = []
             refused: list[Refusal] = []
             unchanged: list[str] = []
             for (row, children), known_id in zip(chunk, ids, strict=True):
                 self.report.rows_read += 1
                 self._note_cursor(row, cursor)
-                if known_id is not None and stored.get(known_id) == digests[known_id]:
+                if known_id in same:
                     unchanged.append(known_id)
                     continue
                 problem = diff.key_problem(row, primary_key, self.duplicates)
@@ -484,6 +482,13 @@ class _Run:
             if self._stopping():
                 return
         self._drain()
+
+    def _unchanged(self, digests: Mapping[str, str]) -> set[str]:
+        """The rows among these (id -> digest) unchanged since their record was written."""
+        if not digests:
+            return set()
+        stored = self.state.rows.digests(self.scope, digests)
+        return diff.unchanged_source(digests, stored, self.policy)
 
     def _note_cursor(self, row: Row, cursor: str | None) -> None:
         value = row.get(cursor) if cursor is not None else None

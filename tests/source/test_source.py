@@ -621,4 +621,5 @@ def test_duckdb_out_of_memory_says_how_to_give_it_more(tmp_path: Path) -> None:
     engine.dispose()
     message = str(caught.value)
     assert "DuckDB needed more memory than its limit (8MB)" in message
-    assert "?memory_limit=1GB" in message and "temp_directory" in message
+    assert "?memory_limit=1GB" in message
+    assert "temp_directory" in message

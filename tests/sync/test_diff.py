@@ -269,3 +269,19 @@ def test_a_skipped_conflict_is_refused_naming_the_record_and_fields() -> None:
     assert refusal.code == diff.CONFLICT
     assert "record 42 was changed in Kintone" in refusal.message
     assert "(revision 3 -> 5); the write would change name, notes" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("digest", "stored", "policy", "unchanged"),
+    [
+        ("d1", {"r": "d1"}, UPSERT, True),  # the digest its record was written from
+        ("d2", {"r": "d1"}, UPSERT, False),  # the row changed, or the mapping or the form
+        ("d1", {}, UPSERT, False),  # refused, pending, never written, or no digest kept
+        ("d1", {"r": "d1"}, Policy("upsert", "code", full_refresh=True), False),
+        ("d1", {"r": "d1"}, INSERT, True),
+    ],
+)
+def test_a_row_is_unchanged_by_its_source_digest(
+    digest: str, stored: dict[str, str], policy: Policy, unchanged: bool
+) -> None:
+    assert (diff.unchanged_source({"r": digest}, stored, policy) == {"r"}) is unchanged
