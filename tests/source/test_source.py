@@ -589,7 +589,7 @@ def test_duckdb_file_opens_with_a_small_memory_limit_unless_the_url_says(tmp_pat
     settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
     engine = create_engine_from_url(f"duckdb:///{path}")
     with engine.connect() as conn:
-        assert conn.exec_driver_sql(settings).one() == ("61.0 MiB", 1)
+        assert conn.exec_driver_sql(settings).one() == ("122.0 MiB", 1)
     engine.dispose()
     roomy = create_engine_from_url(f"duckdb:///{path}?memory_limit=1GB&threads=2")
     with roomy.connect() as conn:
