@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,7 +50,9 @@ class Digests:
 
     @classmethod
     def of_job(cls, mapping_hash: str, form: Form, app: int | str) -> Digests:
-        text = repr((_VERSION, mapping_hash, str(app), form))
+        # The same text in every process: sets are sorted (their order follows the hash
+        # seed, which differs from one process to the next).
+        text = json.dumps([_VERSION, mapping_hash, str(app), _plain(form)], sort_keys=True)
         return cls(hashlib.blake2b(text.encode(), digest_size=16).hexdigest().encode())
 
     def of(self, row: Row, children: Mapping[str, Sequence[Row]]) -> str:
@@ -58,6 +62,21 @@ class Digests:
     def sealed(self, digest: str) -> str:
         """A warehouse digest of a row and its child rows, under this context."""
         return hashlib.blake2b(self.context + digest.encode(), digest_size=16).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """A form as JSON data, the same in every process."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(str(_plain(v)) for v in value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 def with_digests(source: SqlSource) -> SqlSource:

@@ -3,7 +3,10 @@ changed rows read whole and mapped (connector/skim.py)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -274,3 +277,24 @@ def test_a_layout_4_store_gains_digests_from_the_next_run(
     finally:
         store.close()
     assert sync(project, "customers", http=kintone).skimmed == 1000
+
+
+def test_the_digests_context_is_the_same_in_every_process() -> None:
+    """A form's options are a set, whose order follows the process's hash seed."""
+    script = (
+        "from connector import skim; from connector.mapping.form import Form; "
+        "f = Form.from_properties({'s': {'type': 'DROP_DOWN', 'code': 's', 'options': "
+        "{n: {'label': n, 'index': str(i)} for i, n in enumerate('abcdefghij')}}}); "
+        "print(skim.Digests.of_job('m', f, 1).context.decode())"
+    )
+    contexts = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(contexts) == 1
