@@ -165,6 +165,8 @@ class _Run:
         warehouse without digests). A full refresh digests them but maps every row."""
         if why_not is not None:
             log.debug("%s: every row is mapped: %s", job.name, why_not)
+        self.known_digests = False
+        """Whether the state knew any row's digest when the run began."""
         self.cursor_value: Any = None
         self.calls_recorded = 0
         self.deferred: list[Candidate] = []
@@ -376,7 +378,8 @@ class _Run:
         if self.digests is None:
             self._consume(rows_of(source, children), cursor)
             return
-        if not self.policy.full_refresh and self.state.rows.digested(self.scope):
+        self.known_digests = self.state.rows.digested(self.scope)
+        if not self.policy.full_refresh and self.known_digests:
             changed = self._skim(source, cursor)
             if self.report.stopped:
                 return
@@ -485,8 +488,8 @@ class _Run:
 
     def _unchanged(self, digests: Mapping[str, str]) -> set[str]:
         """The rows among these (id -> digest) unchanged since their record was written."""
-        if not digests:
-            return set()
+        if not digests or not self.known_digests:
+            return set()  # a first run with digests: no row can be unchanged by its digest
         stored = self.state.rows.digests(self.scope, digests)
         return diff.unchanged_source(digests, stored, self.policy)
 

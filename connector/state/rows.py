@@ -131,16 +131,17 @@ class RowStore:
         """The source digests of these rows' last writes (row id -> digest), for the rows
         whose record is written and synced: only those can be unchanged."""
         found: dict[str, str] = {}
+        columns = (row_state.c.row_id, row_state.c.source_digest, row_state.c.status)
         with self.db.connect() as conn:
             for chunk in chunks(row_ids):
-                stmt = sa.select(row_state.c.row_id, row_state.c.source_digest).where(
-                    _in(scope),
-                    row_state.c.row_id.in_(chunk),
-                    row_state.c.status == "synced",
-                    row_state.c.record_id.is_not(None),
-                    row_state.c.source_digest.is_not(None),
-                )
-                found.update((r[0], r[1]) for r in conn.execute(stmt))
+                # Filtered here, not in SQL: a condition on record_id led SQLite to its
+                # record-id index, a scan of the job's every row per chunk.
+                stmt = sa.select(*columns, row_state.c.record_id.is_not(None).label("linked"))
+                for row_id, digest, status, linked in conn.execute(
+                    stmt.where(_in(scope), row_state.c.row_id.in_(chunk))
+                ).all():
+                    if digest is not None and status == "synced" and linked:
+                        found[row_id] = digest
         return found
 
     def digested(self, scope: Scope) -> bool:
