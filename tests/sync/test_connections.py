@@ -475,11 +475,10 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-def test_postgresql_source_lands_exact_values(
-    pg_url: str, tmp_path: Path, kintone: TestClient
-) -> None:
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    project = ProjectConfig.model_validate(
+def pg_project(pg_url: str, root: Path) -> ProjectConfig:
+    """The repository's mappings over the PostgreSQL warehouse, two rows a chunk."""
+    shutil.copytree(REPO / "mappings", root / "mappings")
+    return ProjectConfig.model_validate(
         {
             "source": {"url": pg_url, "chunk_size": 2},
             "connections": {
@@ -488,9 +487,15 @@ def test_postgresql_source_lands_exact_values(
                     "auth": {"api_token_env": "KINTONE_API_TOKEN"},
                 }
             },
-            "root": tmp_path,
+            "root": root,
         }
     )
+
+
+def test_postgresql_source_lands_exact_values(
+    pg_url: str, tmp_path: Path, kintone: TestClient
+) -> None:
+    project = pg_project(pg_url, tmp_path)
     report = sync(project, "customers", http=kintone)
     assert (report.rows_read, report.inserted, report.refused) == (3, 3, 0), report.refusals
     records = {r["customer_id"]["value"]: r for r in stored(kintone)}
@@ -537,19 +542,7 @@ def test_postgresql_source_lands_exact_values(
 def test_postgresql_rows_are_skimmed_by_their_digests(
     pg_url: str, tmp_path: Path, kintone: TestClient
 ) -> None:
-    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
-    project = ProjectConfig.model_validate(
-        {
-            "source": {"url": pg_url, "chunk_size": 2},
-            "connections": {
-                "default": {
-                    "base_url": "https://example.cybozu.com",
-                    "auth": {"api_token_env": "KINTONE_API_TOKEN"},
-                }
-            },
-            "root": tmp_path,
-        }
-    )
+    project = pg_project(pg_url, tmp_path)
     assert sync(project, "customers", http=kintone).inserted == 3
     again = sync(project, "customers", http=kintone)
     assert (again.unchanged, again.skimmed) == (3, 3)
