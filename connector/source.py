@@ -648,7 +648,7 @@ def combined(row: Row, children: Mapping[str, Sequence[Row]]) -> str:
     text = own + "".join(
         f"|{child_sum([str(c.pop(DIGEST)) for c in children[name]])}" for name in sorted(children)
     )
-    return hashlib.md5(text.encode()).hexdigest()
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _less(left: Key, right: Key, name: str) -> bool:
