@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -81,14 +82,19 @@ class Query:
     offset: int
     by_id: bool | None
     """When the order is `$id` alone, whether it is descending: records then need no sort."""
+    ids: frozenset[int] | None = None
+    """When the whole filter is `$id in (...)`: the ids, so records are looked up, not scanned."""
 
     def matching(self, records: Iterable[StoredRecord]) -> Iterable[StoredRecord]:
         where = self.where
         return records if where is None else (r for r in records if where(r))
 
-    def select(self, records: Iterable[StoredRecord]) -> list[StoredRecord]:
-        """The page of matching records, in order (records come in ascending id order)."""
+    def select(self, stored: Mapping[int, StoredRecord]) -> list[StoredRecord]:
+        """The page of matching records, in order (records by id, in ascending id order)."""
         stop = self.offset + self.limit
+        records: Iterable[StoredRecord] = stored.values()
+        if self.ids is not None:  # the filter still runs: the lookup only narrows the scan
+            records = [stored[i] for i in sorted(self.ids) if i in stored]
         if self.by_id is not None:
             source = reversed(list(records)) if self.by_id else records
             page: list[StoredRecord] = []
@@ -125,7 +131,19 @@ def compile_query(
     """
     tokens = _tokenize(text or "")
     parser = _Parser(tokens, schema, app_code, login_user, today or datetime.now(UTC).date())
-    return parser.parse(allow_limit)
+    query = parser.parse(allow_limit)
+    listed = _ID_LIST.match(text or "")
+    if listed is None:
+        return query
+    ids = frozenset(int(i) for i in re.findall(r"\d+", listed.group(1)))
+    return dataclasses.replace(query, ids=ids)
+
+
+_ID_LIST = re.compile(
+    r'(?s)\s*\$id\s+(?i:in)\s*\(((?:\s*"?\d+"?\s*,)*\s*"?\d+"?\s*)\)\s*'
+    r"(?:$|(?=(?i:order\s+by|limit|offset)\b))"
+)
+"""A filter that is `$id in (...)` alone (what a client reads records by id with)."""
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:

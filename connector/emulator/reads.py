@@ -94,7 +94,7 @@ def get_records(
     """
     compiled = compile_query(query, app.schema, app_code=app.seed.code, login_user=login_user)
     only = field_filter(fields)
-    page = compiled.select(app.records.values())
+    page = compiled.select(app.records)
     body: dict[str, Any] = {
         "records": [render(app, r, only) for r in page],
         "totalCount": str(compiled.count(app.records.values())) if total_count else None,
@@ -130,7 +130,7 @@ class Cursors:
         self._expire()
         if len(self.domain.cursors) >= self.options.max_cursors:
             raise api_error("GAIA_TM12")
-        ids = [r.id for r in compiled.select(app.records.values())]
+        ids = [r.id for r in compiled.select(app.records)]
         cursor = Cursor(
             id=str(uuid.uuid4()),
             app=app.id,

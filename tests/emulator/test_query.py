@@ -38,6 +38,11 @@ def record(rid: int, **values: Any) -> StoredRecord:
     return StoredRecord(rid, 1, values)
 
 
+def by_id(records: list[StoredRecord]) -> dict[int, StoredRecord]:
+    """Records as an app keeps them: by id, in ascending id order."""
+    return {r.id: r for r in sorted(records, key=lambda r: r.id)}
+
+
 RECORDS = [
     record(
         1,
@@ -58,7 +63,7 @@ RECORDS = [
 
 def ids(text: str, **kwargs: Any) -> list[int]:
     query = compile_query(text, SCHEMA, app_code="APP", login_user="alice", **kwargs)
-    return [r.id for r in query.select(RECORDS)]
+    return [r.id for r in query.select(by_id(RECORDS))]
 
 
 @pytest.mark.parametrize(
@@ -108,17 +113,17 @@ def test_date_functions_use_today() -> None:
 def test_order_by_several_fields_breaks_ties_in_order() -> None:
     rows = [record(1, qty="1", name="b"), record(2, qty="1", name="a"), record(3, qty="0")]
     query = compile_query("order by qty desc, name asc", SCHEMA)
-    assert [r.id for r in query.select(rows)] == [2, 1, 3]
+    assert [r.id for r in query.select(by_id(rows))] == [2, 1, 3]
     query = compile_query("order by qty desc, $id desc", SCHEMA)
-    assert [r.id for r in query.select(rows)] == [2, 1, 3]
+    assert [r.id for r in query.select(by_id(rows))] == [2, 1, 3]
     query = compile_query("order by qty asc, $id asc", SCHEMA)
-    assert [r.id for r in query.select(rows)] == [3, 1, 2]
+    assert [r.id for r in query.select(by_id(rows))] == [3, 1, 2]
 
 
 def test_count_ignores_limit() -> None:
     query = compile_query('tags in ("a", "b") limit 1', SCHEMA)
     assert query.count(RECORDS) == 3
-    assert len(query.select(RECORDS)) == 1
+    assert len(query.select(by_id(RECORDS))) == 1
 
 
 @pytest.mark.parametrize(
@@ -147,4 +152,4 @@ def test_cursor_queries_refuse_limit_and_offset() -> None:
         compile_query("order by $id asc limit 5", SCHEMA, allow_limit=False)
     assert caught.value.errors == {"query": ["limit and offset cannot be used in a cursor query."]}
     everything = compile_query("order by $id asc", SCHEMA, allow_limit=False)
-    assert [r.id for r in everything.select(RECORDS)] == [1, 2, 3, 4]
+    assert [r.id for r in everything.select(by_id(RECORDS))] == [1, 2, 3, 4]
