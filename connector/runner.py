@@ -9,7 +9,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -406,21 +406,17 @@ class _Run:
             keyed: list[tuple[Key, str, str]] = []
             for row in chunk:
                 self._note_cursor(row, cursor)
-                digest = self.digests.sealed(row[DIGEST])
-                values = tuple(row[k] for k in self.mapper.primary_key)
-                if None in values:
+                values, row_id = self._row_id(row)
+                if row_id is not None:
+                    keyed.append((values, row_id, self.digests.sealed(row[DIGEST])))
+                elif None in values:
                     nulls = True  # read whole, to be refused with what the row holds
-                elif values in self.duplicates:
-                    changed.append(values)
                 else:
-                    keyed.append((values, RowKey.of(values).id, digest))
+                    changed.append(values)  # a repeated key: read whole, to be refused
             same = self._unchanged({row_id: digest for _, row_id, digest in keyed})
             changed += [values for values, row_id, _ in keyed if row_id not in same]
-            self.state.rows.mark_seen(self.scope, same, self.mark, plan=self.dry_run)
-            report = self.report
-            report.rows_read += len(same)
-            report.unchanged += len(same)
-            report.skimmed += len(same)
+            self._read_unchanged(same)
+            self.report.rows_read += len(same)
             if len(changed) > skim.MAX_SKIMMED:
                 log.info(
                     "%s: more than %d rows changed; reading every row",
@@ -428,6 +424,7 @@ class _Run:
                     skim.MAX_SKIMMED,
                 )
                 # Read again from the start: the rows skimmed so far count then.
+                report = self.report
                 report.rows_read -= report.skimmed
                 report.unchanged -= report.skimmed
                 report.skimmed = 0
@@ -456,10 +453,8 @@ class _Run:
             if self.digests is not None:
                 for i, (row, children) in enumerate(chunk):
                     digest = self.digests.of(row, children)
-                    values = tuple(row[k] for k in primary_key)
-                    if None not in values and values not in self.duplicates:
-                        row_id = RowKey.of(values).id
-                        ids[i] = row_id
+                    ids[i] = row_id = self._row_id(row)[1]
+                    if row_id is not None:
                         digests[row_id] = digest
             same = self._unchanged(digests)
             mapped: list[Outgoing] = []
@@ -477,14 +472,26 @@ class _Run:
                     refused += out
                 else:
                     mapped.append(out)
-            if unchanged:
-                self.state.rows.mark_seen(self.scope, unchanged, self.mark, plan=self.dry_run)
-                self.report.unchanged += len(unchanged)
-                self.report.skimmed += len(unchanged)
+            self._read_unchanged(unchanged)
             self._batch(mapped, refused, digests)
             if self._stopping():
                 return
         self._drain()
+
+    def _read_unchanged(self, row_ids: Collection[str]) -> None:
+        """Rows unchanged by their digest: marked read (so never taken for rows that left)."""
+        if not row_ids:
+            return
+        self.state.rows.mark_seen(self.scope, row_ids, self.mark, plan=self.dry_run)
+        self.report.unchanged += len(row_ids)
+        self.report.skimmed += len(row_ids)
+
+    def _row_id(self, row: Row) -> tuple[Key, str | None]:
+        """A row's key, and its id where the key is usable (neither NULL nor repeated)."""
+        values = tuple(row[k] for k in self.mapper.primary_key)
+        if None in values or values in self.duplicates:
+            return values, None
+        return values, RowKey.of(values).id
 
     def _unchanged(self, digests: Mapping[str, str]) -> set[str]:
         """The rows among these (id -> digest) unchanged since their record was written."""

@@ -391,10 +391,8 @@ class SqlSource:
             SourceError: as `read`, or the warehouse computes no digests.
         """
         self._check_columns(self.spec.key, "primary_key")
-        dialect = self.engine.dialect.name
-        if dialect not in _ROW_DIGESTS:
-            raise SourceError(f"{self.name}: {dialect} computes no row digests")
-        digest = _ROW_DIGESTS[dialect]
+        digest = self._row_digest()
+        number = _DIGEST_NUMBERS[self.engine.dialect.name].format(digest=digest)
         names = [*self.spec.key, *(c for c in extra if c not in self.spec.key)]
         parent = (
             sa.select(*(sa.column(c) for c in names), sa.literal_column(digest).label("_ks_d"))
@@ -407,7 +405,6 @@ class SqlSource:
             child = children[name]
             child._check_columns(child.spec.key, f"child {name} key")
             rows = sa.select(sa.literal_column("*")).select_from(child._from()).subquery(_ROW)
-            number = _DIGEST_NUMBERS[dialect].format(digest=digest)
             cols: list[sa.ColumnClause[Any]] = [sa.column(k) for k in child.spec.key]
             agg = (
                 sa.select(
@@ -447,12 +444,19 @@ class SqlSource:
         """Every column of the rows, and with `digest` the digest of each."""
         if not self.spec.digest:
             return sa.select(sa.literal_column("*")).select_from(self._from())
-        dialect = self.engine.dialect.name
-        if dialect not in _ROW_DIGESTS:
-            raise SourceError(f"{self.name}: {dialect} computes no row digests")
         rows = sa.select(sa.literal_column("*")).select_from(self._from()).subquery(_ROW)
-        digest: sa.Label[Any] = sa.literal_column(_ROW_DIGESTS[dialect]).label(DIGEST)
+        digest: sa.Label[Any] = sa.literal_column(self._row_digest()).label(DIGEST)
         return sa.select(sa.literal_column(f"{_ROW}.*"), digest).select_from(rows)
+
+    def _row_digest(self) -> str:
+        """The SQL of a row's digest, over the subquery named `_ROW`.
+
+        Raises:
+            SourceError: the warehouse computes no digests.
+        """
+        if not self.digests:
+            raise SourceError(f"{self.name}: {self.engine.dialect.name} computes no row digests")
+        return _ROW_DIGESTS[self.engine.dialect.name]
 
     def _from(self) -> sa.FromClause:
         base = self._base()
