@@ -30,8 +30,8 @@ from connector.mapping.convert import FileUpload
 from connector.mapping.mapper import Outgoing, Refusal, RowKey
 from connector.pipeline import InFlight, Sent
 from connector.report import RECORD_IDS_KEPT, SyncReport
-from connector.source import DIGEST, Key, Row, SqlSource
-from connector.state import Lock, RowState, Scope, StateStore
+from connector.source import Key, Row, SqlSource
+from connector.state import Claim, Lock, RowState, Scope, StateStore
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -165,8 +165,11 @@ class _Run:
         warehouse without digests). A full refresh digests them but maps every row."""
         if why_not is not None:
             log.debug("%s: every row is mapped: %s", job.name, why_not)
-        self.known_digests = False
-        """Whether the state knew any row's digest when the run began."""
+        self.known: skim.Known | None = None
+        """The digests the state knew when the run began, of rows synced from them; None when
+        it knew none, or the run maps every row."""
+        self.skimmed = False
+        """Whether a skim ended, its unchanged rows counting as read without a mark each."""
         self.cursor_value: Any = None
         self.calls_recorded = 0
         self.deferred: list[Candidate] = []
@@ -378,12 +381,18 @@ class _Run:
         if self.digests is None:
             self._consume(rows_of(source, children), cursor)
             return
-        self.known_digests = self.state.rows.digested(self.scope)
-        if not self.policy.full_refresh and self.known_digests:
-            changed = self._skim(source, cursor)
+        if not self.policy.full_refresh:
+            known = skim.Known(self.state.rows.synced_digests(self.scope))
+            self.known = known if len(known) else None
+        if self.known is not None:
+            changed = self._skim(source, cursor, self.known)
             if self.report.stopped:
                 return
             if changed is not None:
+                # The rows not found unchanged are marked; the others count as read.
+                missed = self.known.missed()
+                self.state.rows.mark_missed(self.scope, missed, self.mark, plan=self.dry_run)
+                self.skimmed, self.known = True, None
                 keys, nulls = changed
                 reads = skim.by_keys(source, children, keys, null_keys=nulls)
                 self._consume(
@@ -393,29 +402,32 @@ class _Run:
         whole = {name: skim.with_digests(child) for name, child in children.items()}
         self._consume(rows_of(skim.with_digests(source), whole), cursor)
 
-    def _skim(self, source: SqlSource, cursor: str | None) -> tuple[list[Key], bool] | None:
+    def _skim(
+        self, source: SqlSource, cursor: str | None, known: skim.Known
+    ) -> tuple[list[Key], bool] | None:
         """Read keys and digests only; rows whose digest is the one their record was written
-        from are unchanged, and marked read. Returns the keys of the other rows, and whether
-        rows with a NULL key were found; None when more than `MAX_SKIMMED` rows changed (the
-        run then reads every row)."""
+        from are unchanged, and noted in `known`. Returns the keys of the other rows, and
+        whether rows with a NULL key were found; None when more than `MAX_SKIMMED` rows
+        changed (the run then reads every row)."""
         assert self.digests is not None
-        extra = [cursor] if cursor is not None else []
+        sealed = self.digests.sealed
         changed: list[Key] = []
         nulls = False
-        for chunk in source.skim(self.job.children, extra):
+        for chunk in source.skim(self.job.children, cursor):
             keyed: list[tuple[Key, str, str]] = []
-            for row in chunk:
-                self._note_cursor(row, cursor)
-                values, row_id = self._row_id(row)
+            for values, mark, digest in chunk:
+                self._note_cursor(mark)
+                row_id = self._row_id(values)
                 if row_id is not None:
-                    keyed.append((values, row_id, self.digests.sealed(row[DIGEST])))
+                    keyed.append((values, row_id, sealed(digest)))
                 elif None in values:
                     nulls = True  # read whole, to be refused with what the row holds
                 else:
                     changed.append(values)  # a repeated key: read whole, to be refused
             same = self._unchanged({row_id: digest for _, row_id, digest in keyed})
             changed += [values for values, row_id, _ in keyed if row_id not in same]
-            self._read_unchanged(same)
+            known.saw(same)
+            self._count_unchanged(len(same))
             self.report.rows_read += len(same)
             if len(changed) > skim.MAX_SKIMMED:
                 log.info(
@@ -453,7 +465,7 @@ class _Run:
             if self.digests is not None:
                 for i, (row, children) in enumerate(chunk):
                     digest = self.digests.of(row, children)
-                    ids[i] = row_id = self._row_id(row)[1]
+                    ids[i] = row_id = self._row_id(tuple(row[k] for k in primary_key))
                     if row_id is not None:
                         digests[row_id] = digest
             same = self._unchanged(digests)
@@ -462,7 +474,8 @@ class _Run:
             unchanged: list[str] = []
             for (row, children), known_id in zip(chunk, ids, strict=True):
                 self.report.rows_read += 1
-                self._note_cursor(row, cursor)
+                if cursor is not None:
+                    self._note_cursor(row.get(cursor))
                 if known_id in same:
                     unchanged.append(known_id)
                     continue
@@ -479,29 +492,30 @@ class _Run:
         self._drain()
 
     def _read_unchanged(self, row_ids: Collection[str]) -> None:
-        """Rows unchanged by their digest: marked read (so never taken for rows that left)."""
-        if not row_ids:
-            return
-        self.state.rows.mark_seen(self.scope, row_ids, self.mark, plan=self.dry_run)
-        self.report.unchanged += len(row_ids)
-        self.report.skimmed += len(row_ids)
+        """Rows read whole and unchanged by their digest: marked read (so never taken for rows
+        that left)."""
+        if row_ids:
+            self.state.rows.mark_seen(self.scope, row_ids, self.mark, plan=self.dry_run)
+            self._count_unchanged(len(row_ids))
 
-    def _row_id(self, row: Row) -> tuple[Key, str | None]:
-        """A row's key, and its id where the key is usable (neither NULL nor repeated)."""
-        values = tuple(row[k] for k in self.mapper.primary_key)
+    def _count_unchanged(self, count: int) -> None:
+        self.report.unchanged += count
+        self.report.skimmed += count
+
+    def _row_id(self, values: Key) -> str | None:
+        """A row's id by its key values; None where the key is not usable (NULL or repeated)."""
         if None in values or values in self.duplicates:
-            return values, None
-        return values, RowKey.of(values).id
+            return None
+        return RowKey.id_of(values)
 
     def _unchanged(self, digests: Mapping[str, str]) -> set[str]:
         """The rows among these (id -> digest) unchanged since their record was written."""
-        if not digests or not self.known_digests:
+        if not digests or self.known is None:
             return set()  # a first run with digests: no row can be unchanged by its digest
-        stored = self.state.rows.digests(self.scope, digests)
+        stored = self.known.stored(list(digests))
         return diff.unchanged_source(digests, stored, self.policy)
 
-    def _note_cursor(self, row: Row, cursor: str | None) -> None:
-        value = row.get(cursor) if cursor is not None else None
+    def _note_cursor(self, value: Any) -> None:
         if value is not None and (self.cursor_value is None or value > self.cursor_value):
             self.cursor_value = value
 
@@ -530,7 +544,7 @@ class _Run:
             Candidate(o, _payload_hash(app, key_field, o), digests.get(o.key.id)) for o in mapped
         ]
         matches = [c.match for c in candidates if c.match is not None]
-        claims = rows.claims(self.scope, matches, self.mark, plan=self.dry_run)
+        claims = self._claims(matches)
         if self.inflight is not None and any(
             h.row_id in self.inflight.rows or h.row_id in self.queued_rows
             for held in claims.values()
@@ -539,10 +553,16 @@ class _Run:
             # A row in flight holds a value this batch wants: once its write is recorded, the
             # state says where the value went, as it would have with no write in flight.
             self._drain()
-            claims = rows.claims(self.scope, matches, self.mark, plan=self.dry_run)
+            claims = self._claims(matches)
         known = rows.get(self.scope, [c.key.id for c in candidates])
         decided = diff.decide(candidates, known, claims, self.policy)
         self._apply(decided, refused, candidates, known, pipelined=True)
+
+    def _claims(self, matches: Sequence[str]) -> dict[str, list[Claim]]:
+        """The rows holding these match values, each marked read or not by this run."""
+        return self.state.rows.claims(
+            self.scope, matches, self.mark, plan=self.dry_run, skimmed=self.skimmed
+        )
 
     def _end_of_rows(self, *, deleting: bool) -> None:
         """Every row is read: delete what left the source, then decide the rows that waited.
@@ -555,12 +575,7 @@ class _Run:
             rows, waiting = self.state.rows, self.deferred
             ids = [c.key.id for c in waiting]
             rows.mark_seen(self.scope, ids, self.mark, plan=self.dry_run)
-            claims = rows.claims(
-                self.scope,
-                [c.match for c in waiting if c.match is not None],
-                self.mark,
-                plan=self.dry_run,
-            )
+            claims = self._claims([c.match for c in waiting if c.match is not None])
             self._delete_gone(diff.taken_over(waiting, rows.get(self.scope, ids), claims))
         self._resolve_deferred()
 
@@ -573,12 +588,7 @@ class _Run:
         while self.deferred:
             waiting, self.deferred = self.deferred, []
             known = rows.get(self.scope, [c.key.id for c in waiting])
-            claims = rows.claims(
-                self.scope,
-                [c.match for c in waiting if c.match is not None],
-                self.mark,
-                plan=self.dry_run,
-            )
+            claims = self._claims([c.match for c in waiting if c.match is not None])
             decided = diff.decide(
                 waiting, known, claims, self.policy, final=True, complete=not self.incremental
             )
@@ -906,7 +916,9 @@ class _Run:
         job, rows, report = self.job, self.state.rows, self.report
         if job.spec.on_delete == "keep":
             return
-        gone = diff.deletions(rows.gone(self.scope, self.mark, plan=self.dry_run), keep)
+        gone = diff.deletions(
+            rows.gone(self.scope, self.mark, plan=self.dry_run, skimmed=self.skimmed), keep
+        )
         total, _ = self.totals
         share = job.spec.max_delete_share
         count = len(gone.record_ids)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from connector.mapping.form import Form
 from connector.mapping.spec import MappingSpec
@@ -62,6 +64,73 @@ class Digests:
     def sealed(self, digest: str) -> str:
         """A warehouse digest of a row and its child rows, under this context."""
         return hashlib.blake2b(self.context + digest.encode(), digest_size=16).hexdigest()
+
+
+class Known:
+    """The source digests the state holds for rows whose record is written and synced, in
+    memory as sorted arrays, 33 bytes a row: a skim looks each row up here instead of asking
+    the state per key, and notes the rows it found unchanged, so that the state is written only
+    for the rows it did not find (changed, or gone from the source)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        ids, digests = bytearray(), bytearray()
+        self.unindexed: list[str] = []
+        """Rows whose id or digest is not 16 bytes of hex (a state written by hand): never
+        found here, so read whole and, when gone, deleted."""
+        for row_id, digest in pairs:
+            try:
+                key, value = bytes.fromhex(row_id), bytes.fromhex(digest)
+            except ValueError:
+                self.unindexed.append(row_id)
+                continue
+            if len(key) != _WIDTH or len(value) != _WIDTH:
+                self.unindexed.append(row_id)
+                continue
+            ids += key
+            digests += value
+        keys = np.frombuffer(bytes(ids), dtype=f"S{_WIDTH}")
+        order = np.argsort(keys, kind="stable")
+        self.ids = keys[order]
+        # Digests stay raw bytes: numpy drops trailing zero bytes from an S16 element.
+        values = np.frombuffer(bytes(digests), dtype=f"V{_WIDTH}")[order]
+        self.digests = values.tobytes()
+        self.found = np.zeros(len(self.ids), dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.ids) + len(self.unindexed)
+
+    def stored(self, row_ids: Sequence[str]) -> dict[str, str]:
+        """The digests known for these rows (row id -> digest); unknown rows are absent."""
+        found: dict[str, str] = {}
+        digests = self.digests
+        for row_id, at in zip(row_ids, self._positions(row_ids), strict=True):
+            if at >= 0:
+                found[row_id] = digests[at * _WIDTH : (at + 1) * _WIDTH].hex()
+        return found
+
+    def saw(self, row_ids: Collection[str]) -> None:
+        """Note these rows read and unchanged."""
+        at = self._positions(list(row_ids))
+        self.found[at[at >= 0]] = True
+
+    def missed(self) -> list[str]:
+        """The rows known here that no `saw` noted: changed, or gone from the source."""
+        raw = self.ids[~self.found].tobytes()  # whole ids: an S16 element drops trailing zeros
+        ids = [raw[i : i + _WIDTH].hex() for i in range(0, len(raw), _WIDTH)]
+        return ids + self.unindexed
+
+    def _positions(self, row_ids: Sequence[str]) -> np.ndarray[Any, np.dtype[np.intp]]:
+        """Each row's index in the arrays, -1 where it is not known. Row ids are `RowKey` ids,
+        32 hex digits."""
+        if not len(self.ids):
+            return np.full(len(row_ids), -1, dtype=np.intp)
+        wanted = np.frombuffer(b"".join(map(bytes.fromhex, row_ids)), dtype=f"S{_WIDTH}")
+        at = np.searchsorted(self.ids, wanted).clip(max=len(self.ids) - 1)
+        return np.where(self.ids[at] == wanted, at, -1)
+
+
+_WIDTH = 16
+"""Bytes of a row id and of a source digest (32 hex digits each)."""
 
 
 def _plain(value: Any) -> Any:

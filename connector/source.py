@@ -378,10 +378,11 @@ class SqlSource:
                 cursor.close()
 
     def skim(
-        self, children: Mapping[str, SqlSource], extra: Sequence[str] = ()
-    ) -> Generator[list[Row], None, None]:
-        """Chunks of rows holding only the key columns, `extra` columns and `DIGEST`: one
-        digest of each row with its child rows, computed in the warehouse, in no order.
+        self, children: Mapping[str, SqlSource], cursor: str | None = None
+    ) -> Generator[list[tuple[Key, Any, str]], None, None]:
+        """Chunks of (key, cursor value, digest) for each row, the cursor value None without
+        a `cursor` column: one digest of each row with its child rows, computed in the
+        warehouse, in no order.
 
         The digest is the MD5 of the row's own digest and, per child in name order, the count
         and sum (`child_sum`) of its child rows' digests, as `combined` computes it from the
@@ -393,7 +394,8 @@ class SqlSource:
         self._check_columns(self.spec.key, "primary_key")
         digest = self._row_digest()
         number = _DIGEST_NUMBERS[self.engine.dialect.name].format(digest=digest)
-        names = [*self.spec.key, *(c for c in extra if c not in self.spec.key)]
+        key = list(self.spec.key)
+        names = key if cursor is None or cursor in key else [*key, cursor]
         parent = (
             sa.select(*(sa.column(c) for c in names), sa.literal_column(digest).label("_ks_d"))
             .select_from(sa.select(sa.literal_column("*")).select_from(self._from()).subquery(_ROW))
@@ -426,8 +428,12 @@ class SqlSource:
         with self._translated(), self.engine.connect() as conn:
             options = conn.execution_options(stream_results=True, yield_per=self.chunk_size)
             result = options.execute(stmt)
+            width, at = len(key), names.index(cursor) if cursor is not None else None
             for part in result.partitions():
-                yield [dict(zip(names + [DIGEST], values, strict=True)) for values in part]
+                if at is None:
+                    yield [(tuple(values[:width]), None, values[-1]) for values in part]
+                else:
+                    yield [(tuple(values[:width]), values[at], values[-1]) for values in part]
 
     def _stream(self, order: Sequence[sa.ColumnElement[Any]]) -> Generator[list[Row], None, None]:
         stmt = self._select().order_by(*order)

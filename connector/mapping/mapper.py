@@ -53,16 +53,28 @@ class RowKey:
     @classmethod
     def of(cls, values: Sequence[Any]) -> RowKey:
         values = tuple(values)
-        if all(type(v) is str for v in values):
-            # The common key, text, without building a JSON encoder per row: the same
-            # function writes the strings inside `_KEY_JSON`.
-            text = "[" + ",".join(map(encode_basestring, values)) + "]"
-        else:
-            text = _KEY_JSON.encode(list(values))
-        return cls(values, text, hashlib.sha256(text.encode()).hexdigest()[:32])
+        text = _key_text(values)
+        return cls(values, text, _key_id(text))
+
+    @staticmethod
+    def id_of(values: Sequence[Any]) -> str:
+        """The id alone, as `of(values).id`: rows a skim compares by id need no more."""
+        return _key_id(_key_text(values))
 
     def __str__(self) -> str:
         return ", ".join(str(v) for v in self.values)
+
+
+def _key_text(values: Sequence[Any]) -> str:
+    if all(type(v) is str for v in values):
+        # The common key, text, without building a JSON encoder per row: the same function
+        # writes the strings inside `_KEY_JSON`.
+        return "[" + ",".join(map(encode_basestring, values)) + "]"
+    return _KEY_JSON.encode(list(values))
+
+
+def _key_id(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

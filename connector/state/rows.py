@@ -127,36 +127,25 @@ class RowStore:
                     found[r.row_id] = _row(r)
         return found
 
-    def digests(self, scope: Scope, row_ids: Iterable[str]) -> dict[str, str]:
-        """The source digests of these rows' last writes (row id -> digest), for the rows
-        whose record is written and synced: only those can be unchanged."""
-        found: dict[str, str] = {}
-        columns = (row_state.c.row_id, row_state.c.source_digest, row_state.c.status)
+    def synced_digests(self, scope: Scope) -> Iterator[tuple[str, str]]:
+        """Every row whose record is written and synced, with the source digest it was
+        written from (row id, digest): the rows a skim may find unchanged."""
+        stmt = sa.select(row_state.c.row_id, row_state.c.source_digest).where(_in(scope), _SYNCED)
         with self.db.connect() as conn:
-            for chunk in chunks(row_ids):
-                # Filtered here, not in SQL: a condition on record_id led SQLite to its
-                # record-id index, a scan of the job's every row per chunk.
-                stmt = sa.select(*columns, row_state.c.record_id.is_not(None).label("linked"))
-                for row_id, digest, status, linked in conn.execute(
-                    stmt.where(_in(scope), row_state.c.row_id.in_(chunk))
-                ).all():
-                    if digest is not None and status == "synced" and linked:
-                        found[row_id] = digest
-        return found
-
-    def digested(self, scope: Scope) -> bool:
-        """Whether any row's source digest is known: then a run skims keys and digests first."""
-        stmt = sa.select(row_state.c.row_id).where(
-            _in(scope), row_state.c.source_digest.is_not(None)
-        )
-        with self.db.connect() as conn:
-            return conn.execute(stmt.limit(1)).first() is not None
+            result = conn.execution_options(yield_per=_STREAMED).execute(stmt)
+            for part in result.partitions():
+                yield from ((row_id, digest) for row_id, digest in part)
 
     def claims(
-        self, scope: Scope, values: Iterable[str], run: int, *, plan: bool = False
+        self,
+        scope: Scope,
+        values: Iterable[str],
+        run: int,
+        *,
+        plan: bool = False,
+        skimmed: bool = False,
     ) -> dict[str, list[Claim]]:
         """The rows holding each of these match values (value text -> rows)."""
-        seen = row_state.c.seen_plan if plan else row_state.c.seen_run
         wanted = {_digest(v): v for v in values}
         texts = set(wanted.values())
         found: dict[str, list[Claim]] = {}
@@ -167,11 +156,11 @@ class RowStore:
                     row_state.c.pk,
                     row_state.c.key_value,
                     row_state.c.record_id,
-                    seen.label("seen"),
+                    _read_by(run, plan=plan, skimmed=skimmed).label("seen"),
                 ).where(_in(scope), row_state.c.key_digest.in_(chunk))
                 for r in conn.execute(stmt):
                     if r.key_value in texts:
-                        claim = Claim(r.row_id, r.pk, r.key_value, r.record_id, r.seen == run)
+                        claim = Claim(r.row_id, r.pk, r.key_value, r.record_id, bool(r.seen))
                         found.setdefault(r.key_value, []).append(claim)
         return found
 
@@ -228,13 +217,15 @@ class RowStore:
         with self.db.connect() as conn:
             return [json.loads(pk) for pk in conn.execute(stmt).scalars()]
 
-    def gone(self, scope: Scope, run: int, *, plan: bool = False) -> Iterator[Gone]:
+    def gone(
+        self, scope: Scope, run: int, *, plan: bool = False, skimmed: bool = False
+    ) -> Iterator[Gone]:
         """Records of rows the run did not read, and released records: the delete candidates,
         each marked `live` when a row the run read maps to the same record."""
-        seen = row_state.c.seen_plan if plan else row_state.c.seen_run
+        read = _read_by(run, plan=plan, skimmed=skimmed)
         live = (
             sa.select(row_state.c.record_id)
-            .where(_in(scope), seen == run, row_state.c.record_id.is_not(None))
+            .where(_in(scope), read, row_state.c.record_id.is_not(None))
             .scalar_subquery()
         )
         unseen = sa.select(
@@ -242,7 +233,7 @@ class RowStore:
             row_state.c.row_id,
             row_state.c.pk,
             row_state.c.record_id.in_(live).label("live"),
-        ).where(_in(scope), row_state.c.record_id.is_not(None), sa.or_(seen.is_(None), seen != run))
+        ).where(_in(scope), row_state.c.record_id.is_not(None), sa.not_(read))
         freed = sa.select(released.c.record_id, released.c.record_id.in_(live).label("live")).where(
             _released_in(scope)
         )
@@ -253,7 +244,8 @@ class RowStore:
                 yield Gone(int(r.record_id), None, None, bool(r.live))
 
     def unseen_unlinked(self, scope: Scope, run: int) -> list[str]:
-        """Rows the run did not read that have no record: forgotten, nothing to delete."""
+        """Rows the run did not read that have no record: forgotten, nothing to delete. (A
+        skim finds only rows with a record, so its marks play no part here.)"""
         stmt = sa.select(row_state.c.row_id).where(
             _in(scope),
             row_state.c.record_id.is_(None),
@@ -276,6 +268,13 @@ class RowStore:
                     .where(_in(scope), row_state.c.row_id.in_(chunk))
                     .values({column: run})
                 )
+
+    def mark_missed(
+        self, scope: Scope, row_ids: Iterable[str], run: int, *, plan: bool = False
+    ) -> None:
+        """After a skim: these rows, synced with a digest, were not found unchanged (they
+        changed, or left the source). Every other such row counts as read by the run."""
+        self.mark_seen(scope, row_ids, -run, plan=plan)
 
     def mark_unchanged(
         self, scope: Scope, rows: Sequence[tuple[str, str | None]], run: int
@@ -559,6 +558,26 @@ def _insert_or_update(dialect: str, columns: Sequence[str]) -> sa.Executable:
     return lite.on_conflict_do_update(
         index_elements=_ROW_KEY, set_={c: lite.excluded[c] for c in columns}
     )
+
+
+_SYNCED = sa.and_(
+    row_state.c.source_digest.is_not(None),
+    row_state.c.status == "synced",
+    row_state.c.record_id.is_not(None),
+)
+"""Rows a skim may find unchanged: their record is written and synced from a known digest."""
+_STREAMED = 10_000
+"""Rows fetched at a time by a streamed read of the state."""
+
+
+def _read_by(run: int, *, plan: bool, skimmed: bool) -> sa.ColumnElement[bool]:
+    """Whether a row was read by this run (or plan): marked with its number, or, after a
+    skim, synced from a known digest and not marked missed (`mark_missed`)."""
+    seen = row_state.c.seen_plan if plan else row_state.c.seen_run
+    read = sa.and_(seen.is_not(None), seen == run)  # never NULL, so that NOT read holds
+    if not skimmed:
+        return read
+    return sa.or_(read, sa.and_(_SYNCED, sa.or_(seen.is_(None), seen != -run)))
 
 
 def _in(scope: Scope) -> sa.ColumnElement[bool]:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.runner import rows_of
-from connector.source import DIGEST, SqlSource, TableSpec, combined, create_engine_from_url
+from connector.source import SqlSource, TableSpec, combined, create_engine_from_url
 from tests.pg import fresh_database
 
 SCHEMA = [
@@ -43,7 +43,7 @@ def digests_both_ways(engine: sa.Engine) -> tuple[dict[Any, str], dict[Any, str]
         "lines": SqlSource(engine, TableSpec(table="lines", key=("parent_id",), order_by=("n",))),
         "notes": SqlSource(engine, TableSpec(table="notes", key=("parent_id",))),
     }
-    skimmed = {row["id"]: row[DIGEST] for chunk in parent.skim(children) for row in chunk}
+    skimmed = {key[0]: digest for chunk in parent.skim(children) for key, _, digest in chunk}
     whole = SqlSource(engine, TableSpec(table="parents", key=("id",), digest=True))
     whole_children = {
         name: SqlSource(engine, TableSpec(table=c.spec.table, key=c.spec.key, digest=True))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from connector import skim
@@ -189,6 +191,38 @@ def test_deleted_rows_are_deleted_after_a_skim(
     assert len(stored(kintone)) == 998
 
 
+def test_a_row_unchanged_by_digest_still_holds_its_key_value(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    # The primary key is not the key: a new row taking the key value of a row the skim found
+    # unchanged is refused, and the unchanged row keeps its record (it was read, unmarked).
+    sql(
+        project_dir,
+        "ALTER TABLE customers ADD COLUMN row_pk VARCHAR",
+        "UPDATE customers SET row_pk = 'P-' || customer_id",
+    )
+    mapping = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
+    mapping["source"]["primary_key"] = ["row_pk"]
+    del mapping["subtables"]
+    write_mapping(project_dir, "customers", {**mapping, "on_delete": "delete"})
+    sync(project, "customers", http=kintone)
+    before = records_by_id(kintone)["C-0005"]
+    sql(
+        project_dir,
+        "INSERT INTO customers SELECT * REPLACE ('P-NEW' AS row_pk, 'Taker' AS full_name) "
+        "FROM customers WHERE customer_id = 'C-0005'",
+    )
+    report = sync(project, "customers", http=kintone)
+    assert report.skimmed == 1000
+    assert [(r.key.values, r.code) for r in report.refusals] == [(("P-NEW",), "KEY_TAKEN")]
+    assert (report.inserted, report.updated, report.deleted) == (0, 0, 0)
+    after = records_by_id(kintone)
+    assert len(after) == 1000
+    assert (
+        after["C-0005"]["name"] == before["name"] != {"type": "SINGLE_LINE_TEXT", "value": "Taker"}
+    )
+
+
 def test_a_plan_after_a_run_skims_and_leaves_the_run_marks(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
@@ -298,3 +332,29 @@ def test_the_digests_context_is_the_same_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(contexts) == 1
+
+
+_ID = st.binary(min_size=16, max_size=16).map(bytes.hex) | st.sampled_from(
+    # Trailing and leading zero bytes: an S16 numpy element drops trailing zeros.
+    ["00" * 16, "ab" + "00" * 15, "00" * 15 + "ab", "ab" * 15 + "00", "ab" * 15 + "01"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(_ID, st.binary(min_size=16, max_size=16).map(bytes.hex), max_size=40),
+    st.lists(st.sampled_from(["", "xyz", "abcd", "0" * 31]), max_size=3, unique=True),
+    st.lists(_ID, max_size=20),
+    st.data(),
+)
+def test_the_known_digests_index_answers_as_a_dict(
+    known: dict[str, str], malformed: list[str], strangers: list[str], data: st.DataObject
+) -> None:
+    index = skim.Known([*known.items(), *((m, "00" * 16) for m in malformed)])
+    assert len(index) == len(known) + len(malformed)
+    asked = [*known, *strangers]
+    assert index.stored(asked) == {i: known[i] for i in asked if i in known}
+    seen = data.draw(st.lists(st.sampled_from(asked), unique=True) if asked else st.just([]))
+    index.saw(seen)
+    index.saw([])
+    assert sorted(index.missed()) == sorted({*known} - {*seen} | {*malformed})
