@@ -957,7 +957,7 @@ class _Run:
         budget = self.project.limits.daily_budget
         used = self.state.log.usage_today(str(self.job.app))
         # The rows the job already knows, rather than a count over the warehouse each run.
-        rows = sum(self.state.rows.counts(self.scope).values()) or self.job.source.count()
+        rows = self.state.rows.count(self.scope) or self.job.source.count()
         self.report.rows_expected = rows
         worst = -(-rows // BATCH) + len(self.job.children) + 3
         if used + worst > budget:

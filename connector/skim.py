@@ -91,6 +91,9 @@ class Known:
         keys = np.frombuffer(bytes(ids), dtype=f"S{_WIDTH}")
         order = np.argsort(keys, kind="stable")
         self.ids = keys[order]
+        self.heads = _heads(self.ids)
+        """Each id's first 8 bytes as a number: a search among numbers is several times
+        faster than among 16-byte strings."""
         # Digests stay raw bytes: numpy drops trailing zero bytes from an S16 element.
         values = np.frombuffer(bytes(digests), dtype=f"V{_WIDTH}")[order]
         self.digests = values.tobytes()
@@ -125,8 +128,20 @@ class Known:
         if not len(self.ids):
             return np.full(len(row_ids), -1, dtype=np.intp)
         wanted = np.frombuffer(b"".join(map(bytes.fromhex, row_ids)), dtype=f"S{_WIDTH}")
-        at = np.searchsorted(self.ids, wanted).clip(max=len(self.ids) - 1)
-        return np.where(self.ids[at] == wanted, at, -1)
+        heads = _heads(wanted)
+        last = len(self.ids) - 1
+        at = np.searchsorted(self.heads, heads).clip(max=last)
+        hit = self.ids[at] == wanted
+        shared = ~hit & (self.heads[at] == heads)
+        if shared.any():  # ids that share their first 8 bytes: searched whole
+            at[shared] = np.searchsorted(self.ids, wanted[shared]).clip(max=last)
+            hit[shared] = self.ids[at[shared]] == wanted[shared]
+        return np.where(hit, at, -1)
+
+
+def _heads(ids: np.ndarray[Any, np.dtype[np.bytes_]]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The first 8 bytes of each id, as big-endian numbers: in the ids' byte order."""
+    return np.frombuffer(ids.tobytes(), dtype=">u8")[::2].astype(np.uint64)
 
 
 _WIDTH = 16

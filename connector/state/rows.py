@@ -164,6 +164,12 @@ class RowStore:
                         found.setdefault(r.key_value, []).append(claim)
         return found
 
+    def count(self, scope: Scope) -> int:
+        """Rows the state knows for the job at the target (from an index alone)."""
+        stmt = sa.select(sa.func.count()).select_from(row_state).where(_in(scope))
+        with self.db.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
     def counts(self, scope: Scope) -> dict[str, int]:
         """Rows per status."""
         stmt = (

@@ -72,6 +72,29 @@ def test_a_store_from_a_newer_version_is_refused(project_dir: Path) -> None:
         StateStore.open(None, project_dir)
 
 
+def test_a_layout_5_store_gets_the_record_index_that_holds_table_rows(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    sync(project, "customers", http=kintone)
+    with closing(sqlite3.connect(project_dir / STATE)) as con:
+        con.execute("DROP INDEX ix_row_state_records")
+        con.execute("CREATE INDEX ix_row_state_record ON row_state (job, target, record_id)")
+        con.execute("UPDATE state_meta SET value = '5' WHERE name = 'version'")
+        con.commit()
+    assert sync(project, "customers", http=kintone).skimmed == 1000
+    with closing(sqlite3.connect(project_dir / STATE)) as con:
+        indexes = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+        plan = con.execute(
+            "EXPLAIN QUERY PLAN SELECT count(record_id), sum(child_rows) FROM row_state "
+            "WHERE job = 'customers' AND target = 'x'"
+        ).fetchall()
+        version = con.execute("SELECT value FROM state_meta WHERE name = 'version'").fetchone()
+    assert "ix_row_state_record" not in indexes
+    assert "child_rows" in indexes["ix_row_state_records"]
+    assert "COVERING INDEX ix_row_state_records" in str(plan)
+    assert version == (str(SCHEMA_VERSION),)
+
+
 def test_the_lock_beats_from_a_thread_and_a_live_process_keeps_it(project_dir: Path) -> None:
     store = StateStore.open(None, project_dir)
     try:
