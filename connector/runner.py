@@ -389,10 +389,12 @@ class _Run:
             if self.report.stopped:
                 return
             if changed is not None:
-                # The rows not found unchanged are marked; the others count as read.
-                missed = self.known.missed()
-                self.state.rows.mark_missed(self.scope, missed, self.mark, plan=self.dry_run)
-                self.skimmed, self.known = True, None
+                if not self.incremental:
+                    # The rows not found unchanged are marked; the others count as read.
+                    missed = self.known.missed()
+                    self.state.rows.mark_missed(self.scope, missed, self.mark, plan=self.dry_run)
+                    self.skimmed = True
+                self.known = None
                 keys, nulls = changed
                 reads = skim.by_keys(source, children, keys, null_keys=nulls)
                 self._consume(
@@ -426,8 +428,12 @@ class _Run:
                     changed.append(values)  # a repeated key: read whole, to be refused
             same = self._unchanged({row_id: digest for _, row_id, digest in keyed})
             changed += [values for values, row_id, _ in keyed if row_id not in same]
-            known.saw(same)
-            self._count_unchanged(len(same))
+            if self.incremental:
+                # The few rows past the cursor are marked read; the many before it, not missed.
+                self._read_unchanged(same)
+            else:
+                known.saw(same)
+                self._count_unchanged(len(same))
             self.report.rows_read += len(same)
             if len(changed) > skim.MAX_SKIMMED:
                 log.info(

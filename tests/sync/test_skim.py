@@ -223,6 +223,35 @@ def test_a_row_unchanged_by_digest_still_holds_its_key_value(
     )
 
 
+def test_an_incremental_skim_marks_only_the_rows_past_the_cursor(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    sql(
+        project_dir,
+        "ALTER TABLE customers ADD COLUMN changed_at TIMESTAMP",
+        "UPDATE customers SET changed_at = TIMESTAMP '2024-01-01 00:00:00'",
+    )
+    mapping = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
+    mapping["source"]["cursor"] = "changed_at"
+    write_mapping(project_dir, "customers", {**mapping, "on_delete": "delete"})
+    sync(project, "customers", http=kintone)
+    sql(
+        project_dir,
+        "UPDATE customers SET changed_at = TIMESTAMP '2024-02-01 00:00:00' "
+        "WHERE customer_id IN ('C-0001', 'C-0002')",
+        "UPDATE customers SET full_name = 'Late', changed_at = TIMESTAMP '2024-02-01 00:00:00' "
+        "WHERE customer_id = 'C-0003'",
+    )
+    report = sync(project, "customers", http=kintone)
+    # The cursor column is part of each row's digest: the rows past the cursor are read whole.
+    assert (report.rows_read, report.unchanged, report.updated, report.deleted) == (3, 2, 1, 0)
+    with sqlite3.connect(project_dir / ".kintone-sync" / "state.db") as con:
+        marks = dict(con.execute("SELECT seen_run, count(*) FROM row_state GROUP BY seen_run"))
+    # Only the three rows read carry this run's mark; no row was marked missed.
+    assert marks == {report.run_id - 1: 997, report.run_id: 3}
+    assert len(stored(kintone)) == 1000
+
+
 def test_a_plan_after_a_run_skims_and_leaves_the_run_marks(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
