@@ -9,7 +9,6 @@ from typing import Any
 from connector.diff import Conflict, OnConflict, Resolution, resolve
 from connector.drift import drifted
 from connector.kintone.client import KintoneClient
-from connector.kintone.limits import RECORDS_PER_READ
 from connector.kintone.payload import merge_tables
 from connector.mapping.form import Form
 from connector.mapping.mapper import Outgoing
@@ -55,13 +54,7 @@ class Revisions:
         return sent
 
     def _read(self, record_ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
-        ids = sorted(set(record_ids))
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(ids), RECORDS_PER_READ):
-            chunk = ids[start : start + RECORDS_PER_READ]
-            listed = ", ".join(str(i) for i in chunk)
-            found += self.client.select(self.app, f"$id in ({listed})", [*fields, RECORD_ID])
-        return found
+        return list(self.client.by_ids(self.app, record_ids, [*fields, RECORD_ID]))
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,20 @@ def test_overwrite_writes_over_the_edit_and_lists_it(
     assert (again.updated, again.conflicts) == (1, [])
 
 
+def test_the_revision_check_reads_500_records_a_request_without_paging(
+    project: ProjectConfig, kintone: TestClient, project_dir: Path
+) -> None:
+    sync(project, "customers", http=kintone)
+    sql(project_dir, "UPDATE customers SET full_name = full_name || ' (new)'")
+    reads = "GET /k/v1/records.json"
+    before = kintone.get("/_emulator/stats").json()["endpoints"].get(reads, 0)
+    report = sync(project, "customers", http=kintone)
+    after = kintone.get("/_emulator/stats").json()["endpoints"].get(reads, 0)
+    assert (report.updated, report.conflicts) == (1000, [])
+    # 1,000 updates in one batch: two reads of 500 ids (a read of ids is never paged on).
+    assert after - before == 2
+
+
 def test_skip_leaves_the_edit_reports_it_and_tries_again_next_run(
     project: ProjectConfig, edited: TestClient, project_dir: Path
 ) -> None:
