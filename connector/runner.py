@@ -498,7 +498,7 @@ class _Run:
         self._drain()
 
     def _read_unchanged(self, row_ids: Collection[str]) -> None:
-        """Rows read whole and unchanged by their digest: marked read (so never taken for rows
+        """Rows unchanged by their digest, marked read in the state (so never taken for rows
         that left)."""
         if row_ids:
             self.state.rows.mark_seen(self.scope, row_ids, self.mark, plan=self.dry_run)

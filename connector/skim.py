@@ -68,7 +68,7 @@ class Digests:
 
 class Known:
     """The source digests the state holds for rows whose record is written and synced, in
-    memory as sorted arrays, 33 bytes a row: a skim looks each row up here instead of asking
+    memory as sorted arrays, 41 bytes a row: a skim looks each row up here instead of asking
     the state per key, and notes the rows it found unchanged, so that the state is written only
     for the rows it did not find (changed, or gone from the source)."""
 
@@ -88,15 +88,15 @@ class Known:
                 continue
             ids += key
             digests += value
-        keys = np.frombuffer(bytes(ids), dtype=f"S{_WIDTH}")
+        keys = np.frombuffer(ids, dtype=f"S{_WIDTH}")
         order = np.argsort(keys, kind="stable")
         self.ids = keys[order]
+        del keys, ids
         self.heads = _heads(self.ids)
         """Each id's first 8 bytes as a number: a search among numbers is several times
         faster than among 16-byte strings."""
         # Digests stay raw bytes: numpy drops trailing zero bytes from an S16 element.
-        values = np.frombuffer(bytes(digests), dtype=f"V{_WIDTH}")[order]
-        self.digests = values.tobytes()
+        self.digests = np.frombuffer(digests, dtype=f"V{_WIDTH}")[order].tobytes()
         self.found = np.zeros(len(self.ids), dtype=bool)
 
     def __len__(self) -> int:
