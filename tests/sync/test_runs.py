@@ -37,6 +37,20 @@ def sql(project_dir: Path, *statements: str) -> None:
             con.execute(statement)
 
 
+def with_cursor(project_dir: Path, *statements: str, **mapping: Any) -> None:
+    """Every customer gains `changed_at` (the same time), the statements run, and the
+    mapping reads by that cursor column, with `mapping`'s keys over the repository's."""
+    sql(
+        project_dir,
+        "ALTER TABLE customers ADD COLUMN changed_at TIMESTAMP",
+        "UPDATE customers SET changed_at = TIMESTAMP '2024-01-01 00:00:00'",
+        *statements,
+    )
+    spec = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
+    spec["source"]["cursor"] = "changed_at"
+    write_mapping(project_dir, "customers", {**spec, **mapping})
+
+
 def faults(client: TestClient) -> Any:
     return client.app.state.emulator.api.faults  # type: ignore[attr-defined]
 
@@ -105,14 +119,7 @@ def test_a_changed_mapping_resends_the_rows_it_changes(
 def test_a_cursor_column_reads_only_newer_rows(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
-    sql(
-        project_dir,
-        "ALTER TABLE customers ADD COLUMN changed_at TIMESTAMP",
-        "UPDATE customers SET changed_at = TIMESTAMP '2024-01-01 00:00:00'",
-    )
-    mapping = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
-    mapping["source"]["cursor"] = "changed_at"
-    write_mapping(project_dir, "customers", mapping)
+    with_cursor(project_dir)
     assert sync(project, "customers", http=kintone).rows_read == 1000
     assert sync(project, "customers", http=kintone).rows_read == 0
     sql(
@@ -128,15 +135,7 @@ def test_a_cursor_column_reads_only_newer_rows(
 def test_refused_rows_are_read_again_past_the_cursor(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
-    sql(
-        project_dir,
-        "ALTER TABLE customers ADD COLUMN changed_at TIMESTAMP",
-        "UPDATE customers SET changed_at = TIMESTAMP '2024-01-01 00:00:00'",
-        "UPDATE customers SET credit_limit = -5 WHERE customer_id = 'C-0500'",
-    )
-    mapping = yaml.safe_load((project_dir / "mappings" / "customers.yaml").read_text())
-    mapping["source"]["cursor"] = "changed_at"
-    write_mapping(project_dir, "customers", mapping)
+    with_cursor(project_dir, "UPDATE customers SET credit_limit = -5 WHERE customer_id = 'C-0500'")
     assert sync(project, "customers", http=kintone).refused == 1
     # Fixed without moving the cursor column: the row is read again by its key.
     sql(project_dir, "UPDATE customers SET credit_limit = 5 WHERE customer_id = 'C-0500'")
