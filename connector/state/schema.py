@@ -12,7 +12,8 @@ SCHEMA_VERSION = 6
 the primary key and scoped by target (domain, guest space, app); key values kept for claims;
 released records; job identities; lock tokens. 3: the entries a job set in USER lists.
 4: the revision Kintone answered for each record the job wrote (conflicts). 5: a digest of the
-warehouse row each record was written from (unchanged rows are not mapped again)."""
+warehouse row each record was written from (unchanged rows are not mapped again). 6: the
+record index holds each row's table rows (the delete caps' totals read from it alone)."""
 
 metadata = sa.MetaData()
 
