@@ -29,14 +29,15 @@ class Revisions:
     def current(self, record_ids: Sequence[int]) -> dict[int, int]:
         """Record id -> its revision now; records no longer in the app are absent."""
         found: dict[int, int] = {}
-        for record in self._read(record_ids, ["$revision"]):
+        for record in self.client.by_ids(self.app, record_ids, ["$revision"]):
             found[int(record["$id"]["value"])] = int(record["$revision"]["value"])
         return found
 
     def changes(self, writes: Mapping[int, Outgoing]) -> dict[int, list[str]]:
         """Record id -> the mapped fields whose values in Kintone each write would change."""
         codes = sorted({code for out in writes.values() for code in self._sent(out)})
-        stored = {int(r["$id"]["value"]): r for r in self._read(list(writes), codes)}
+        read = self.client.by_ids(self.app, list(writes), codes)
+        stored = {int(r["$id"]["value"]): r for r in read}
         out: dict[int, list[str]] = {}
         for record_id, write in writes.items():
             found = stored.get(record_id)
@@ -52,9 +53,6 @@ class Revisions:
         if self.key_field not in (None, RECORD_ID):
             sent[self.key_field] = {"value": out.key_value}
         return sent
-
-    def _read(self, record_ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
-        return list(self.client.by_ids(self.app, record_ids, [*fields, RECORD_ID]))
 
 
 @dataclass(frozen=True)

@@ -395,9 +395,13 @@ class SqlSource:
         digest = self._row_digest()
         number = _DIGEST_NUMBERS[self.engine.dialect.name].format(digest=digest)
         key = list(self.spec.key)
-        names = key if cursor is None or cursor in key else [*key, cursor]
+        mark = sa.column(cursor) if cursor is not None else sa.null()
         parent = (
-            sa.select(*(sa.column(c) for c in names), sa.literal_column(digest).label("_ks_d"))
+            sa.select(
+                *(sa.column(c) for c in key),
+                mark.label("_ks_cursor"),
+                sa.literal_column(digest).label("_ks_d"),
+            )
             .select_from(sa.select(sa.literal_column("*")).select_from(self._from()).subquery(_ROW))
             .subquery("_ks_p")
         )
@@ -424,16 +428,15 @@ class SqlSource:
             zero = sa.literal(0)
             parts += ["|", sa.func.coalesce(agg.c.n, zero), ":", sa.func.coalesce(agg.c.s, zero)]
         combined = sa.func.md5(sa.func.concat(*parts)) if children else parent.c._ks_d
-        stmt = sa.select(*(parent.c[c] for c in names), combined.label(DIGEST)).select_from(joined)
+        stmt = sa.select(
+            *(parent.c[c] for c in key), parent.c._ks_cursor, combined.label(DIGEST)
+        ).select_from(joined)
         with self._translated(), self.engine.connect() as conn:
             options = conn.execution_options(stream_results=True, yield_per=self.chunk_size)
             result = options.execute(stmt)
-            width, at = len(key), names.index(cursor) if cursor is not None else None
+            width = len(key)
             for part in result.partitions():
-                if at is None:
-                    yield [(tuple(values[:width]), None, values[-1]) for values in part]
-                else:
-                    yield [(tuple(values[:width]), values[at], values[-1]) for values in part]
+                yield [(tuple(values[:width]), values[-2], values[-1]) for values in part]
 
     def _stream(self, order: Sequence[sa.ColumnElement[Any]]) -> Generator[list[Row], None, None]:
         stmt = self._select().order_by(*order)

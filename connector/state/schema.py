@@ -23,6 +23,9 @@ meta = sa.Table(
     sa.Column("name", sa.String(50), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+_RECORDS_INDEX = sa.Index("ix_row_state_records", "job", "target", "record_id", "child_rows")
+"""Record lookups, and the job's record and table row totals from the index alone: the delete
+caps read them every run (layout 6)."""
 row_state = sa.Table(
     "row_state",
     metadata,
@@ -50,9 +53,7 @@ row_state = sa.Table(
     sa.Column("seen_plan", sa.Integer, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_row_state_key", "job", "target", "key_digest"),
-    # Record lookups, and the job's record and table row totals from the index alone: the
-    # delete caps read them every run (layout 6).
-    sa.Index("ix_row_state_records", "job", "target", "record_id", "child_rows"),
+    _RECORDS_INDEX,
 )
 released = sa.Table(
     "released_records",
@@ -278,9 +279,7 @@ def _from_5(conn: sa.Connection) -> None:
     """Layout 5 -> 6: the record index also holds each row's table rows, so the totals the
     delete caps need are read from it alone (a scan of the table took seconds a million rows)."""
     conn.execute(sa.text("DROP INDEX IF EXISTS ix_row_state_record"))
-    for index in row_state.indexes:
-        if index.name == "ix_row_state_records":
-            index.create(conn, checkfirst=True)  # already there when _from_1 made the table
+    _RECORDS_INDEX.create(conn, checkfirst=True)  # already there when _from_1 made the table
 
 
 _STEPS: dict[int, Callable[[sa.Connection], None]] = {

@@ -28,6 +28,14 @@ from .conftest import stored
 STATE = Path(".kintone-sync") / "state.db"
 
 
+def edit_state(project_dir: Path, *statements: str) -> None:
+    """Change the state store by hand, as a person or an older version would have left it."""
+    with closing(sqlite3.connect(project_dir / STATE)) as con:
+        for statement in statements:
+            con.execute(statement)
+        con.commit()
+
+
 def test_a_read_only_store_is_one_clear_error(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
@@ -47,9 +55,7 @@ def test_a_renamed_column_is_one_line_without_the_statement(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
     sync(project, "customers", http=kintone)
-    with closing(sqlite3.connect(project_dir / STATE)) as con:
-        con.execute("ALTER TABLE row_state RENAME COLUMN status TO state")
-        con.commit()
+    edit_state(project_dir, "ALTER TABLE row_state RENAME COLUMN status TO state")
     os.chdir(project_dir)
     result = CliRunner().invoke(main, ["runs", "customers"])
     assert result.exit_code == 0  # the history side still works
@@ -76,11 +82,12 @@ def test_a_layout_5_store_gets_the_record_index_that_holds_table_rows(
     project: ProjectConfig, kintone: TestClient, project_dir: Path
 ) -> None:
     sync(project, "customers", http=kintone)
-    with closing(sqlite3.connect(project_dir / STATE)) as con:
-        con.execute("DROP INDEX ix_row_state_records")
-        con.execute("CREATE INDEX ix_row_state_record ON row_state (job, target, record_id)")
-        con.execute("UPDATE state_meta SET value = '5' WHERE name = 'version'")
-        con.commit()
+    edit_state(
+        project_dir,
+        "DROP INDEX ix_row_state_records",
+        "CREATE INDEX ix_row_state_record ON row_state (job, target, record_id)",
+        "UPDATE state_meta SET value = '5' WHERE name = 'version'",
+    )
     assert sync(project, "customers", http=kintone).skimmed == 1000
     with closing(sqlite3.connect(project_dir / STATE)) as con:
         indexes = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
